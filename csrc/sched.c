@@ -1,0 +1,446 @@
+/*
+** sched.c: the scheduler, the only resumer of tasks (rule B2).
+**
+** Ready tasks wait in a FIFO queue. libuv drives the scheduler (rule B4):
+** a uv_check_t callback resumes the tasks that were ready when it began,
+** and a uv_idle_t is active only while the queue is not empty, so that the
+** poll does not block then. So a host that runs uv_run itself gets loom's
+** tasks run with no extra call. The check handle is unreferenced: a loop
+** with no ready, sleeping or I/O-waiting task has no active referenced
+** loom handle, and uv_run returns.
+**
+** Each pass runs inside one lua_pcall of a C trampoline (rule B1), on the
+** thread that drives the loop: the caller of loom.run, or the main thread
+** when the host runs the loop.
+**
+** loom.run runs a root task until it and every task have finished; if the
+** loop runs dry first, every task is blocked with nothing left to wake it:
+** loom.run cancels them all, lets their cleanup run, and raises a
+** "deadlock" error.
+*/
+#include <stdio.h>
+#include <string.h>
+
+#include "internal.h"
+
+/* {====================================================================
+** Ready queue
+** ===================================================================== */
+
+static void on_idle(uv_idle_t *h) { (void)h; }
+
+/* [-0, +0, -] Append 't' to the ready queue. */
+void loom__enqueue(loom_ctx *ctx, loom_task *t) {
+  t->state = TS_READY;
+  t->next = t->prev = NULL;
+  if (ctx->ready_tail != NULL) ctx->ready_tail->next = t;
+  else ctx->ready_head = t;
+  ctx->ready_tail = t;
+  if (!ctx->idle_on && ctx->sched_ready && !ctx->closing) {
+    uv_idle_start(&ctx->h.idle, on_idle);
+    ctx->idle_on = 1;
+  }
+}
+
+/* [-0, +0, -] End the wait of 't' and queue it; 'reason' is TW_OK or
+** TW_CANCELLED (an aborted wait). */
+void loom__wake(loom_ctx *ctx, loom_task *t, int reason) {
+  t->wake = (unsigned char)reason;
+  t->flags &= (unsigned char)~TF_JOINWAIT;
+  t->abort = NULL;
+  t->wait_obj = NULL;
+  loom__enqueue(ctx, t);
+}
+
+/* {====================================================================
+** Unhandled errors
+** ===================================================================== */
+
+/* The default handler: the error and its traceback to stderr. */
+static int default_unhandled(lua_State *L) {
+  loom_ctx *ctx = loom_ctxup(L);
+  loom_task *t = (loom_task *)luaL_testudata(L, 2, LOOM_TASK_MT);
+  const char *msg = luaL_tolstring(L, 1, NULL);
+  fprintf(stderr, "loom: unhandled error: %s\n", msg);
+  if (t != NULL && t->state == TS_DONE && t->status == TO_ERROR &&
+      t->nres >= 2 && lua_rawequal(t->co, 1, 1) == 1) {
+    lua_pushvalue(t->co, 2);
+    lua_xmove(t->co, L, 1);
+    fprintf(stderr, "%s\n", lua_tostring(L, -1));
+  }
+  fflush(stderr);
+  (void)ctx;
+  return 0;
+}
+
+/* [-0, +0, -] Hand an error nobody owns (at 'errindex'; the task or nil at
+** 'taskindex') to loom.on_unhandled's handler, protected; if the handler
+** fails, report that to stderr (rule E6). */
+void loom__report_unhandled(lua_State *L, loom_ctx *ctx, int errindex,
+                            int taskindex) {
+  errindex = lua_absindex(L, errindex);
+  taskindex = lua_absindex(L, taskindex);
+  if (!lua_checkstack(L, 4)) return;
+  if (ctx->r_unhandled != LUA_NOREF) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->r_unhandled);
+  } else {
+    lua_pushlightuserdata(L, ctx);
+    lua_pushcclosure(L, default_unhandled, 1);
+  }
+  lua_pushvalue(L, errindex);
+  lua_pushvalue(L, taskindex);
+  if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
+    const char *m = lua_tostring(L, -1);
+    fprintf(stderr, "loom: the on_unhandled handler failed: %s\n",
+            m != NULL ? m : "(error object is not a string)");
+    fflush(stderr);
+    lua_pop(L, 1);
+  }
+}
+
+/* loom.on_unhandled(fn): set the handler (nil restores the default);
+** returns the previous one. */
+static int l_on_unhandled(lua_State *L) {
+  loom_ctx *ctx = loom_ctxup(L);
+  if (!lua_isnoneornil(L, 1)) luaL_checktype(L, 1, LUA_TFUNCTION);
+  if (ctx->r_unhandled != LUA_NOREF)
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->r_unhandled);
+  else
+    lua_pushnil(L);
+  luaL_unref(L, LUA_REGISTRYINDEX, ctx->r_unhandled);
+  ctx->r_unhandled = LUA_NOREF;
+  if (!lua_isnoneornil(L, 1)) {
+    lua_pushvalue(L, 1);
+    ctx->r_unhandled = luaL_ref(L, LUA_REGISTRYINDEX);
+  }
+  return 1;
+}
+
+/* {====================================================================
+** The resume loop
+** ===================================================================== */
+
+/* Resume 't' once and deal with how it stopped (on the driving thread L,
+** inside the pass's protected call). */
+static void task_resume(lua_State *L, loom_ctx *ctx, loom_task *t) {
+  lua_State *co = t->co;
+  int nargs = 0, nres = 0, st;
+  if (t->flags & TF_NEW) {
+    t->flags &= (unsigned char)~TF_NEW;
+    nargs = t->nres;
+  }
+  t->state = TS_RUNNING;
+  ctx->current = t;
+  st = lua_resume(co, L, nargs, &nres);
+  ctx->current = NULL;
+  if (st == LUA_YIELD) {
+    if (nres == 1 && lua_touserdata(co, -1) == (void *)&loom__token) {
+      lua_pop(co, 1);
+      if (t->state == TS_RUNNING) t->state = TS_WAITING;
+      return;
+    }
+    lua_pop(co, nres);
+    loom__task_kill(L, ctx, t,
+                    "loom: coroutine.yield() called directly in a task "
+                    "(only loom's blocking calls may suspend a task; yield "
+                    "inside a coroutine of your own instead)");
+  } else if (st == LUA_OK) {
+    loom__task_finished(L, ctx, t, nres);
+  } else {
+    loom__task_kill(L, ctx, t, NULL);
+  }
+}
+
+/* [-1, +0, e] The pass trampoline: resume every task that was ready when
+** the pass began; tasks woken meanwhile wait for the next pass. */
+static int sched_pass(lua_State *L) {
+  loom_ctx *ctx = (loom_ctx *)lua_touserdata(L, 1);
+  loom_task *last = ctx->ready_tail, *t;
+  int more = last != NULL;
+  lua_settop(L, 0);
+  while (more && (t = ctx->ready_head) != NULL) {
+    more = (t != last);
+    ctx->ready_head = t->next;
+    if (ctx->ready_head == NULL) ctx->ready_tail = NULL;
+    t->next = NULL;
+    task_resume(L, ctx, t);
+  }
+  return 0;
+}
+
+/* After a pass: stop the idle handle when nothing is ready. */
+static void sched_settle(loom_ctx *ctx) {
+  if (ctx->ready_head == NULL && ctx->idle_on) {
+    uv_idle_stop(&ctx->h.idle);
+    ctx->idle_on = 0;
+  }
+  loom__clock_sync(ctx);
+}
+
+/* The check callback (libuv context: only '-' API calls outside the
+** protected pass, rule B1). */
+static void on_check(uv_check_t *h) {
+  loom_ctx *ctx = (loom_ctx *)h->data;
+  lua_State *L = ctx->drive;
+  if (ctx->closing) return;
+  if (ctx->ready_head != NULL) {
+    if (!lua_checkstack(L, 4)) {
+      lua_warning(L, "loom: no stack space to run tasks", 0);
+      return;
+    }
+    lua_pushcfunction(L, sched_pass);
+    lua_pushlightuserdata(L, ctx);
+    if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+      /* The pass itself failed (out of memory): report it, go on. */
+      ctx->current = NULL;
+      lua_pushnil(L);
+      loom__report_unhandled(L, ctx, -2, -1);
+      lua_pop(L, 2);
+    }
+  }
+  sched_settle(ctx);
+}
+
+/* [-0, +0, -] Initialise the scheduler's handles on ctx->loop. */
+void loom__sched_init(loom_ctx *ctx) {
+  uv_check_init(ctx->loop, &ctx->h.check);
+  ctx->h.check.data = ctx;
+  uv_check_start(&ctx->h.check, on_check);
+  uv_unref((uv_handle_t *)&ctx->h.check);
+  uv_idle_init(ctx->loop, &ctx->h.idle);
+  ctx->h.idle.data = ctx;
+  loom__clock_init(ctx);
+  ctx->nhandles_open += 2;
+  ctx->check_on = 1;
+}
+
+/* [-0, +0, -] Run the loop once in 'mode' with L driving it. */
+int loom__loop_run(lua_State *L, loom_ctx *ctx, uv_run_mode mode) {
+  lua_State *saved = ctx->drive;
+  int r;
+  ctx->drive = L;
+  ctx->loop_depth++;
+  if (ctx->ready_head != NULL && !ctx->idle_on) {
+    uv_idle_start(&ctx->h.idle, on_idle);
+    ctx->idle_on = 1;
+  }
+  loom__clock_sync(ctx);
+  r = uv_run(ctx->loop, mode);
+  ctx->loop_depth--;
+  ctx->drive = saved;
+  return r;
+}
+
+/* {====================================================================
+** Deadlock: cancel, then kill what is left
+** ===================================================================== */
+
+/* Remove 't' from the ready queue (singly linked). */
+static void ready_remove(loom_ctx *ctx, loom_task *t) {
+  loom_task **pp = &ctx->ready_head, *prev = NULL;
+  while (*pp != NULL && *pp != t) {
+    prev = *pp;
+    pp = &(*pp)->next;
+  }
+  if (*pp != t) return;
+  *pp = t->next;
+  if (ctx->ready_tail == t) ctx->ready_tail = prev;
+  t->next = NULL;
+}
+
+/* The first task under 'root' that is blocked in a wait that is not a
+** join on other tasks (those end by themselves once the tasks they wait
+** for are gone), in tree order; NULL if none. */
+static loom_task *find_blocked(loom_ctx *ctx, loom_scope *root) {
+  loom_scope *x = root;
+  (void)ctx;
+  for (;;) {
+    if (x->owner != NULL && x->owner->scope == x &&
+        x->owner->state != TS_DONE && x->owner->state != TS_RUNNING &&
+        !(x->owner->flags & TF_JOINWAIT))
+      return x->owner;
+    if (x->child != NULL) {
+      x = x->child;
+      continue;
+    }
+    while (x != root && x->next == NULL) x = x->parent;
+    if (x == root) return NULL;
+    x = x->next;
+  }
+}
+
+/* Close every task under 'root' that is still blocked after having been
+** cancelled (a shielded wait nobody will end); tasks joining them are
+** woken as they finish. Returns how many were closed. */
+static int kill_blocked(lua_State *L, loom_ctx *ctx, loom_scope *root) {
+  int n = 0;
+  loom_task *t;
+  while ((t = find_blocked(ctx, root)) != NULL) {
+    if (t->state == TS_WAITING && t->abort != NULL) {
+      loom_abort_fn fn = t->abort;
+      t->abort = NULL;
+      fn(ctx, t);
+    } else if (t->state == TS_READY) {
+      ready_remove(ctx, t);
+    }
+    loom__task_kill(L, ctx, t,
+                    "loom: deadlock: the task was blocked forever, even "
+                    "after being cancelled, and was closed");
+    n++;
+  }
+  return n;
+}
+
+/* {====================================================================
+** loom.run, loom.start, loom.shutdown
+** ===================================================================== */
+
+/* Run the loop until the run's root task and every task have finished. If
+** the loop runs dry first, every task is blocked with nothing left to wake
+** it: cancel them all; if some are still blocked after that (shielded),
+** close them. Returns 1 if a deadlock happened. */
+static int run_until_done(lua_State *L, loom_ctx *ctx, loom_task *root) {
+  int deadlock = 0;
+  for (;;) {
+    int alive = loom__loop_run(L, ctx, UV_RUN_DEFAULT);
+    if (root->state == TS_DONE && ctx->ntasks == 0) break;
+    if (alive || ctx->ready_head != NULL) continue;
+    if (!deadlock) {
+      deadlock = 1;
+      loom__scope_cancel(ctx, &ctx->top, CR_DEADLOCK);
+    } else if (kill_blocked(L, ctx, &ctx->top) == 0) {
+      break;  /* cannot happen: a join always waits on a blocked task */
+    }
+  }
+  /* Let closing I/O handles run their close callbacks (nothing outlives
+  ** loom.run). */
+  while (ctx->nclosing > 0) loom__loop_run(L, ctx, UV_RUN_ONCE);
+  if (deadlock) {  /* the tree's root is permanent: take the cancel back */
+    ctx->top.flags &= (unsigned short)~(SF_CANCELLED | SF_EFFECTIVE);
+    ctx->top.reason = CR_NONE;
+    loom__scope_propagate(ctx, &ctx->started);
+  }
+  return deadlock;
+}
+
+/* loom.run(fn, ...): run fn(...) as the root task until everything has
+** finished; return its results or raise its error. */
+static int l_run(lua_State *L) {
+  loom_ctx *ctx = loom_ctxup(L);
+  loom_task *t;
+  int deadlock, n = lua_gettop(L);
+  loom__check_callable(L, 1);
+  if (ctx->running || ctx->current != NULL || ctx->loop_depth > 0)
+    return luaL_error(L, "loom.run: already running (loom.run cannot be "
+                      "called from inside a loom task or a running loop)");
+  loom__sched_prepare(L, ctx);
+  t = loom__new_task(L, ctx, 1, n - 1, &ctx->top, NULL);
+  t->flags |= TF_RUNROOT;
+  lua_replace(L, 1);                     /* keep the Task at index 1 */
+  lua_settop(L, 1);
+  ctx->running = 1;
+  ctx->run_root = t;
+  ctx->interrupted = 0;
+  loom__sigint_arm(ctx);
+  deadlock = run_until_done(L, ctx, t);
+  loom__sigint_disarm(ctx);
+  ctx->running = 0;
+  ctx->run_root = NULL;
+  if (ctx->interrupted) {
+    ctx->interrupted = 0;
+    if (t->status != TO_ERROR) {
+      loom__push_interrupted(L, ctx);
+      return lua_error(L);
+    }
+  }
+  if (deadlock && t->status != TO_ERROR)
+    return luaL_error(L, "loom.run: deadlock: every task was blocked with "
+                      "nothing left to wake it; they were cancelled");
+  return loom__push_outcome(L, ctx, t, 1);
+}
+
+/* loom.start(fn, ...): start fn(...) as a root task without running the
+** loop (for hosts that run it); returns the Task. */
+static int l_start(lua_State *L) {
+  loom_ctx *ctx = loom_ctxup(L);
+  loom_task *t;
+  loom__check_callable(L, 1);
+  loom__sched_prepare(L, ctx);
+  t = loom__new_task(L, ctx, 1, lua_gettop(L) - 1, &ctx->started, NULL);
+  t->flags |= TF_HOSTROOT;
+  return 1;
+}
+
+/* loom.shutdown(): cancel every task started with loom.start and run the
+** loop until they have finished (their cleanup included). */
+static int l_shutdown(lua_State *L) {
+  loom_ctx *ctx = loom_ctxup(L);
+  loom_scope *s;
+  int rounds = 0;
+  if (ctx->current != NULL || ctx->loop_depth > 0)
+    return luaL_error(L, "loom.shutdown: cannot be called from inside a "
+                      "loom task or a running loop");
+  if (!ctx->sched_ready) return 0;
+  for (s = ctx->started.child; s != NULL; s = s->next)
+    loom__scope_cancel(ctx, s, CR_SHUTDOWN);
+  while (ctx->started.child != NULL) {
+    int alive = loom__loop_run(L, ctx, UV_RUN_ONCE);
+    if (!alive && ctx->ready_head == NULL && ctx->started.child != NULL &&
+        kill_blocked(L, ctx, &ctx->started) == 0 && ++rounds > 2)
+      break;
+  }
+  loom__loop_run(L, ctx, UV_RUN_NOWAIT);
+  return 0;
+}
+
+/* core.stats(): counters for tests and leak checks. */
+static int l_stats(lua_State *L) {
+  loom_ctx *ctx = loom_ctxup(L);
+  int n = 0;
+  lua_createtable(L, 0, 6);
+  lua_pushinteger(L, ctx->ntasks);
+  lua_setfield(L, -2, "tasks");
+  lua_pushinteger(L, ctx->heap_n);
+  lua_setfield(L, -2, "timers");
+  loom__pushref(L, ctx, ctx->r_anchor);
+  lua_pushnil(L);
+  while (lua_next(L, -2) != 0) {
+    if (lua_type(L, -2) == LUA_TNUMBER && !lua_isinteger(L, -1)) n++;
+    else if (lua_type(L, -1) != LUA_TNUMBER) n++;
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  lua_pushinteger(L, n);
+  lua_setfield(L, -2, "anchors");
+  loom__pushref(L, ctx, ctx->r_stash);
+  lua_pushnil(L);
+  n = 0;
+  while (lua_next(L, -2) != 0) {
+    n++;
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  lua_pushinteger(L, n);
+  lua_setfield(L, -2, "stashed");
+  lua_pushboolean(L, ctx->top.child == &ctx->started &&
+                         ctx->started.next == NULL &&
+                         ctx->started.child == NULL);
+  lua_setfield(L, -2, "tree_empty");
+  lua_pushboolean(L, ctx->ready_head == NULL);
+  lua_setfield(L, -2, "ready_empty");
+  return 1;
+}
+
+static const luaL_Reg sched_funcs[] = {
+  {"run", l_run},
+  {"start", l_start},
+  {"shutdown", l_shutdown},
+  {"on_unhandled", l_on_unhandled},
+  {"stats", l_stats},
+  {NULL, NULL}
+};
+
+/* [-0, +0, m] Register the scheduler functions in the core table on top. */
+void loom__sched_open(lua_State *L, loom_ctx *ctx) {
+  loom__setfuncs(L, ctx, sched_funcs);
+}

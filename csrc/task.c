@@ -1,0 +1,679 @@
+/*
+** task.c: tasks. A task is one coroutine plus one C record (loom_task, the
+** payload of the Task userdata, whose user value 1 is the coroutine). The
+** coroutine runs task_main, which calls the task's function under a
+** yieldable xpcall with loom's message handler, so an error unwinds the
+** task's own stack (its <close> variables and pcall handlers run, and may
+** wait) before the task reports it (rule B8, SEMANTICS (b)). The message
+** handler takes the traceback at the raise point and keeps it in the
+** context's stash, keyed by the task, with the error value.
+**
+** When a task finishes, its results (or [error, traceback]) stay on its
+** dead coroutine's stack: join, wait and result copy them from there.
+**
+** The one suspend primitive (rule B3): loom__suspend records the wait and
+** its abort function in the task and yields the private token; the
+** scheduler is the only resumer. Every continuation starts with
+** loom__resumed, which raises Cancelled if the wait was aborted.
+*/
+#include <math.h>
+#include <string.h>
+
+#include "internal.h"
+
+const char loom__token = 't';
+
+/* {====================================================================
+** Entering blocking calls
+** ===================================================================== */
+
+/* [-0, +0, e] The task whose own coroutine is L, or raise the misuse error
+** of api section 1. */
+loom_task *loom__running(lua_State *L, loom_ctx *ctx) {
+  loom_task *t = ctx->current;
+  if (t == NULL)
+    luaL_error(L, "loom: outside of a loom task (blocking calls must run "
+               "inside loom.run or a task it started)");
+  if (t->co != L)
+    luaL_error(L, "loom: blocking call from a nested coroutine (a "
+               "coroutine created inside a task cannot wait; call it from "
+               "the task itself)");
+  if (!lua_isyieldable(L))
+    luaL_error(L, "loom: cannot wait here (the task is being closed, or "
+               "the call crosses a C function that cannot yield)");
+  return t;
+}
+
+/* [-0, +0, e] The checkpoint test: raise Cancelled if the innermost scope
+** of 't' is effectively cancelled (deadlines that passed count). */
+void loom__check_cancel(lua_State *L, loom_ctx *ctx, loom_task *t) {
+  loom__clock_due(ctx);
+  if (t->scope->flags & SF_EFFECTIVE) {
+    loom__clock_sync(ctx);
+    loom__raise_cancelled(L, ctx, loom__cancel_reason(t));
+  }
+}
+
+/* [-0, +0, e] Enter a checkpoint: the running task, after the test. */
+loom_task *loom__checkpoint_enter(lua_State *L, loom_ctx *ctx) {
+  loom_task *t = loom__running(L, ctx);
+  loom__check_cancel(L, ctx, t);
+  return t;
+}
+
+/* [-0, +0, y] Suspend the running task 't' on a wait (B3). 'abort' tears
+** the wait down when a scope cancels it (NULL: not abortable); 'k'
+** continues the calling C function once the scheduler resumes the task. */
+int loom__suspend(lua_State *L, loom_task *t, loom_abort_fn abort,
+                  void *wait_obj, lua_KFunction k) {
+  if (t->state == TS_RUNNING) t->state = TS_WAITING;
+  t->abort = abort;
+  t->wait_obj = wait_obj;
+  lua_pushlightuserdata(L, (void *)&loom__token);
+  return lua_yieldk(L, 1, (lua_KContext)t, k);
+}
+
+/* [-0, +0, e] First thing in every continuation: raise Cancelled if the
+** wait was aborted. */
+void loom__resumed(lua_State *L, loom_ctx *ctx, loom_task *t) {
+  int wake = t->wake;
+  t->wake = TW_NONE;
+  if (wake == TW_CANCELLED)
+    loom__raise_cancelled(L, ctx, loom__cancel_reason(t));
+}
+
+/* {====================================================================
+** The error stash: traceback of the last error raised in each task
+** ===================================================================== */
+
+/* [-0, +1, m] Push stash[t] (or nil). */
+static int stash_get(lua_State *L, loom_ctx *ctx, loom_task *t) {
+  if (!(t->flags & TF_STASH)) {
+    lua_pushnil(L);
+    return LUA_TNIL;
+  }
+  loom__pushref(L, ctx, ctx->r_stash);
+  lua_rawgetp(L, -1, t);
+  lua_remove(L, -2);
+  return lua_type(L, -1);
+}
+
+/* [-2, +0, m] stash[t] = {err, tb, rethrow}: err and tb are on top. */
+static void stash_set(lua_State *L, loom_ctx *ctx, loom_task *t,
+                      int rethrow) {
+  lua_createtable(L, 3, 0);
+  lua_insert(L, -3);
+  lua_rawseti(L, -3, 2);
+  lua_rawseti(L, -2, 1);
+  lua_pushboolean(L, rethrow);
+  lua_rawseti(L, -2, 3);
+  loom__pushref(L, ctx, ctx->r_stash);
+  lua_insert(L, -2);
+  lua_rawsetp(L, -2, t);
+  lua_pop(L, 1);
+  t->flags |= TF_STASH;
+}
+
+static void stash_clear(lua_State *L, loom_ctx *ctx, loom_task *t) {
+  if (!(t->flags & TF_STASH)) return;
+  loom__pushref(L, ctx, ctx->r_stash);
+  lua_pushnil(L);
+  lua_rawsetp(L, -2, t);
+  lua_pop(L, 1);
+  t->flags &= (unsigned char)~TF_STASH;
+}
+
+/* [-0, +0, m] Mark the error at 'errindex' as re-raised by loom in 't', so
+** that the message handler keeps its original traceback. With 'tbindex',
+** record that traceback for it (an error taken over from another task). */
+void loom__stash_rethrow(lua_State *L, loom_ctx *ctx, loom_task *t,
+                         int errindex, int tbindex) {
+  errindex = lua_absindex(L, errindex);
+  if (tbindex != 0) {
+    tbindex = lua_absindex(L, tbindex);
+    lua_pushvalue(L, errindex);
+    lua_pushvalue(L, tbindex);
+    stash_set(L, ctx, t, 1);
+    return;
+  }
+  if (stash_get(L, ctx, t) == LUA_TTABLE) {
+    lua_rawgeti(L, -1, 1);
+    if (lua_rawequal(L, -1, errindex)) {
+      lua_pushboolean(L, 1);
+      lua_rawseti(L, -3, 3);
+    }
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+}
+
+/* [-0, +1, m] Push the traceback recorded for the error at 'errindex' in
+** 't', or a placeholder. Returns 1 if one was recorded. */
+int loom__stash_take(lua_State *L, loom_ctx *ctx, loom_task *t,
+                     int errindex) {
+  errindex = lua_absindex(L, errindex);
+  if (stash_get(L, ctx, t) == LUA_TTABLE) {
+    lua_rawgeti(L, -1, 1);
+    if (lua_rawequal(L, -1, errindex)) {
+      lua_rawgeti(L, -2, 2);
+      lua_replace(L, -3);
+      lua_pop(L, 1);
+      return 1;
+    }
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  lua_pushliteral(L, "in task '");
+  loom__push_name(L, ctx, t);
+  lua_pushliteral(L, "':\n(no traceback)");
+  lua_concat(L, 3);
+  return 0;
+}
+
+/* [-1, +1, m] The message handler of every loom xpcall: record where a new
+** error was raised (traceback with the task's name), pass it on as it
+** is. Cancelled values and loom's own re-raises are passed on untouched. */
+static int l_msgh(lua_State *L) {
+  loom_ctx *ctx = loom_ctxup(L);
+  loom_task *t = ctx->current;
+  if (t == NULL || t->co != L || loom__is_cancelled(L, ctx, 1)) return 1;
+  lua_settop(L, 1);
+  if (stash_get(L, ctx, t) == LUA_TTABLE) {    /* [err rec] */
+    int type = lua_type(L, 1);
+    lua_rawgeti(L, 2, 1);
+    lua_rawgeti(L, 2, 3);
+    if (lua_rawequal(L, -2, 1) &&
+        (lua_toboolean(L, -1) || type == LUA_TTABLE ||
+         type == LUA_TUSERDATA || type == LUA_TTHREAD ||
+         type == LUA_TFUNCTION)) {
+      lua_pushboolean(L, 0);
+      lua_rawseti(L, 2, 3);
+      lua_settop(L, 1);
+      return 1;
+    }
+  }
+  lua_settop(L, 1);
+  lua_pushvalue(L, 1);                         /* [err err] */
+  lua_pushliteral(L, "in task '");
+  loom__push_name(L, ctx, t);
+  lua_pushliteral(L, "':\n");
+  luaL_traceback(L, L, NULL, 1);
+  lua_concat(L, 4);                            /* [err err tb] */
+  stash_set(L, ctx, t, 0);
+  return 1;
+}
+
+/* {====================================================================
+** The coroutine body
+** ===================================================================== */
+
+static int task_main_k(lua_State *co, int status, lua_KContext kc) {
+  loom_ctx *ctx = loom_ctxup(co);
+  loom_task *t = ctx->current;
+  (void)kc;
+  if (status == LUA_OK || status == LUA_YIELD) {   /* [msgh results...] */
+    t->status = TO_OK;
+    lua_remove(co, 1);
+    return lua_gettop(co);
+  }
+  if (loom__is_cancelled(co, ctx, -1)) {           /* [msgh err] */
+    t->status = TO_CANCELLED;
+    return 0;
+  }
+  t->status = TO_ERROR;
+  lua_remove(co, 1);                               /* [err] */
+  loom__stash_take(co, ctx, t, 1);                 /* [err tb] */
+  return 2;
+}
+
+/* [-(2+n), +r, e] Stack: msgh, fn, args... Run fn(args...) under xpcall;
+** returns its results, or (err, traceback), or nothing if cancelled. */
+static int task_main(lua_State *co) {
+  int n = lua_gettop(co) - 2;
+  return task_main_k(co, lua_pcallk(co, n, LUA_MULTRET, 1, 0, task_main_k),
+                     0);
+}
+
+/* {====================================================================
+** Creating and finishing tasks
+** ===================================================================== */
+
+/* [-0, +1, m] Create a task running the callable at 'fidx' with the
+** 'nargs' values after it, child of scope 'parent' and member of group
+** 'g' (NULL for roots); queue it and push its Task object. */
+loom_task *loom__new_task(lua_State *L, loom_ctx *ctx, int fidx, int nargs,
+                          loom_scope *parent, loom_group *g) {
+  lua_State *co;
+  loom_task *t;
+  int i;
+  fidx = lua_absindex(L, fidx);
+  luaL_checkstack(L, nargs + 4, "too many arguments");
+  co = lua_newthread(L);
+  t = (loom_task *)lua_newuserdatauv(L, sizeof(loom_task), 1);
+  memset(t, 0, sizeof(*t));
+  loom__pushref(L, ctx, ctx->r_task_mt);
+  lua_setmetatable(L, -2);
+  lua_pushvalue(L, -2);
+  lua_setiuservalue(L, -2, 1);                 /* [co t] */
+  lua_remove(L, -2);                           /* [t] */
+  if (!lua_checkstack(co, nargs + 3))
+    luaL_error(L, "loom: too many arguments for a task");
+  loom__pushref(co, ctx, ctx->r_task_main);
+  loom__pushref(co, ctx, ctx->r_msgh);
+  for (i = 0; i <= nargs; i++) lua_pushvalue(L, fidx + i);
+  lua_xmove(L, co, nargs + 1);
+  lua_pushvalue(L, -1);
+  t->ref = loom__anchor(L, ctx);
+  t->co = co;
+  t->group = g;
+  t->id = ctx->next_id++;
+  t->nres = nargs + 2;
+  t->flags = TF_NEW;
+  t->status = TO_RUNNING;
+  loom__scope_init(&t->root, SK_TASK, t);
+  loom__scope_link(ctx, &t->root, parent);
+  t->scope = &t->root;
+  ctx->ntasks++;
+  loom__enqueue(ctx, t);
+  return t;
+}
+
+/* [-0, +1, -] Push the Task object of a live (anchored) task. */
+void loom__push_task(lua_State *L, loom_ctx *ctx, loom_task *t) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->r_anchor);
+  lua_rawgeti(L, -1, t->ref);
+  lua_remove(L, -2);
+}
+
+/* [-0, +1, m] Push the name of 't' ("task-N" unless renamed). */
+void loom__push_name(lua_State *L, loom_ctx *ctx, loom_task *t) {
+  if ((t->flags & TF_NAMED) && t->ref != LUA_NOREF) {
+    loom__pushref(L, ctx, ctx->r_names);
+    loom__push_task(L, ctx, t);
+    lua_rawget(L, -2);
+    lua_remove(L, -2);
+    if (lua_type(L, -1) == LUA_TSTRING) return;
+    lua_pop(L, 1);
+  }
+  lua_pushfstring(L, "task-%d", (int)t->id);
+}
+
+/* Name of a task given its object at 'idx'. */
+void loom__push_name_of(lua_State *L, loom_ctx *ctx, loom_task *t,
+                        int idx) {
+  if (t->flags & TF_NAMED) {
+    loom__pushref(L, ctx, ctx->r_names);
+    lua_pushvalue(L, idx);
+    lua_rawget(L, -2);
+    lua_remove(L, -2);
+    if (lua_type(L, -1) == LUA_TSTRING) return;
+    lua_pop(L, 1);
+  }
+  lua_pushfstring(L, "task-%d", (int)t->id);
+}
+
+/* Close the scopes a dead task left open (only after misuse: a task
+** killed while inside a scope or group). */
+static void task_close_scopes(lua_State *L, loom_ctx *ctx, loom_task *t) {
+  while (t->scope != &t->root && t->scope != NULL) {
+    loom_scope *s = t->scope;
+    t->scope = s->parent;
+    if (s->kind == SK_GROUP) {
+      loom__group_abandon(L, ctx, (loom_group *)s);
+    } else {
+      loom__scope_unlink(ctx, s);
+      s->flags |= SF_EXITED;
+    }
+  }
+}
+
+/* [-0, +0, m] Finish 't', whose outcome (t->status) and 'nres' values
+** (results, or err and traceback) are on its coroutine's stack. Runs in
+** the scheduler (protected). */
+void loom__task_finished(lua_State *L, loom_ctx *ctx, loom_task *t,
+                         int nres) {
+  t->state = TS_DONE;
+  t->nres = nres;
+  t->abort = NULL;
+  t->wait_obj = NULL;
+  task_close_scopes(L, ctx, t);
+  t->scope = &t->root;
+  loom__timer_clear(ctx, &t->root.timer);
+  loom__scope_unlink(ctx, &t->root);
+  t->root.flags |= SF_EXITED;
+  stash_clear(L, ctx, t);
+  if (t->group != NULL) {
+    loom__group_child_done(L, ctx, t);
+  } else if ((t->flags & TF_HOSTROOT) && t->status == TO_ERROR) {
+    lua_checkstack(L, 3);
+    lua_pushvalue(t->co, 1);
+    lua_xmove(t->co, L, 1);
+    loom__push_task(L, ctx, t);
+    loom__report_unhandled(L, ctx, -2, -1);
+    lua_pop(L, 2);
+  }
+  loom__lot_wake_all(ctx, &t->joiners);
+  ctx->ntasks--;
+  if (ctx->running && ctx->run_root != NULL &&
+      ctx->run_root->state == TS_DONE && ctx->ntasks == 0)
+    uv_stop(ctx->loop);
+  loom__unanchor(L, ctx, t->ref);
+  t->ref = LUA_NOREF;
+}
+
+/* [-0, +0, m] End 't' with the error 'why' after misuse (a plain
+** coroutine.yield in the task) or a broken trampoline: close its pending
+** <close> variables (they cannot wait: pitfall 30) and finish it. The error
+** value, if any, is on top of the task's coroutine. */
+void loom__task_kill(lua_State *L, loom_ctx *ctx, loom_task *t,
+                     const char *why) {
+  lua_State *co = t->co;
+  if (why == NULL) {           /* keep the error value on top of co */
+    lua_xmove(co, L, 1);
+  } else {
+    lua_pushstring(L, why);
+  }
+  ctx->current = t;
+  lua_closethread(co, L);
+  ctx->current = NULL;
+  lua_settop(co, 0);
+  lua_xmove(L, co, 1);
+  lua_pushliteral(co, "in task '");
+  loom__push_name(co, ctx, t);
+  lua_pushliteral(co, "':\n(no traceback: the task was closed)");
+  lua_concat(co, 3);
+  t->status = TO_ERROR;
+  loom__task_finished(L, ctx, t, 2);
+}
+
+/* {====================================================================
+** Outcomes
+** ===================================================================== */
+
+/* [-0, +n, m] Push copies of the 'n' values at the bottom of the dead
+** coroutine of 't'. */
+static int push_co_values(lua_State *L, loom_task *t, int n) {
+  int i;
+  luaL_checkstack(L, n, "too many results");
+  if (!lua_checkstack(t->co, n)) luaL_error(L, "loom: too many results");
+  for (i = 1; i <= n; i++) lua_pushvalue(t->co, i);
+  lua_xmove(t->co, L, n);
+  return n;
+}
+
+/* [-0, +n, e] The outcome of finished task 't' as join() gives it:
+** return its results, or raise its error / a TaskCancelled error. */
+int loom__push_outcome(lua_State *L, loom_ctx *ctx, loom_task *t,
+                       int tidx) {
+  switch (t->status) {
+    case TO_OK:
+      return push_co_values(L, t, t->nres);
+    case TO_ERROR:
+      push_co_values(L, t, 1);
+      return lua_error(L);
+    default:
+      loom__push_task_cancelled(L, ctx, t, tidx);
+      return lua_error(L);
+  }
+}
+
+loom_task *loom__checktask(lua_State *L, int idx) {
+  return (loom_task *)luaL_checkudata(L, idx, LOOM_TASK_MT);
+}
+
+/* [-0, +0, v] Raise an argument error unless the value at 'idx' can be
+** called. */
+void loom__check_callable(lua_State *L, int idx) {
+  if (lua_type(L, idx) == LUA_TFUNCTION) return;
+  if (luaL_getmetafield(L, idx, "__call") != LUA_TNIL) {
+    lua_pop(L, 1);
+    return;
+  }
+  luaL_typeerror(L, idx, "function");
+}
+
+/* {====================================================================
+** Task methods
+** ===================================================================== */
+
+static int k_join(lua_State *L, int status, lua_KContext kc) {
+  loom_ctx *ctx = loom_ctxup(L);
+  loom_task *me = (loom_task *)kc;
+  (void)status;
+  loom__resumed(L, ctx, me);
+  return loom__push_outcome(L, ctx, loom__checktask(L, 1), 1);
+}
+
+/* Wait (abortably) until 't' is done; then 'k'. */
+static int wait_done(lua_State *L, loom_ctx *ctx, loom_task *t,
+                     lua_KFunction k) {
+  loom_task *me = loom__checkpoint_enter(L, ctx);
+  if (t->state == TS_DONE) return k(L, LUA_OK, (lua_KContext)me);
+  if (t == me) return luaL_error(L, "loom: a task cannot wait for itself");
+  return loom__lot_park(L, me, &t->joiners, k);
+}
+
+/* Checkpoint. t:join() -> results of t, or raises its error. */
+static int l_task_join(lua_State *L) {
+  loom_ctx *ctx = loom_ctxup(L);
+  loom_task *t = loom__checktask(L, 1);
+  lua_settop(L, 1);
+  return wait_done(L, ctx, t, k_join);
+}
+
+static int k_wait(lua_State *L, int status, lua_KContext kc) {
+  loom_ctx *ctx = loom_ctxup(L);
+  loom_task *me = (loom_task *)kc;
+  loom_task *t = loom__checktask(L, 1);
+  (void)status;
+  loom__resumed(L, ctx, me);
+  switch (t->status) {
+    case TO_OK:
+      lua_pushliteral(L, "ok");
+      return 1 + push_co_values(L, t, t->nres);
+    case TO_ERROR:
+      lua_pushliteral(L, "error");
+      return 1 + push_co_values(L, t, 1);
+    default:
+      lua_pushliteral(L, "cancelled");
+      return 1;
+  }
+}
+
+/* Checkpoint. t:wait() -> "ok", ... | "error", err | "cancelled". */
+static int l_task_wait(lua_State *L) {
+  loom_ctx *ctx = loom_ctxup(L);
+  loom_task *t = loom__checktask(L, 1);
+  lua_settop(L, 1);
+  return wait_done(L, ctx, t, k_wait);
+}
+
+/* t:result(): the outcome of a finished task, without waiting. */
+static int l_task_result(lua_State *L) {
+  loom_ctx *ctx = loom_ctxup(L);
+  loom_task *t = loom__checktask(L, 1);
+  if (t->state != TS_DONE) {
+    lua_settop(L, 1);
+    loom__push_name_of(L, ctx, t, 1);
+    return luaL_error(L, "loom: task '%s' has not finished",
+                      lua_tostring(L, -1));
+  }
+  return loom__push_outcome(L, ctx, t, 1);
+}
+
+/* t:cancel(): cancel this task alone (no effect once it has finished). */
+static int l_task_cancel(lua_State *L) {
+  loom_ctx *ctx = loom_ctxup(L);
+  loom_task *t = loom__checktask(L, 1);
+  if (t->state != TS_DONE) {
+    loom__scope_cancel(ctx, &t->root, CR_TASK);
+    loom__clock_sync(ctx);
+  }
+  return 0;
+}
+
+static int l_task_done(lua_State *L) {
+  lua_pushboolean(L, loom__checktask(L, 1)->state == TS_DONE);
+  return 1;
+}
+
+static int l_task_cancelled(lua_State *L) {
+  lua_pushboolean(L, loom__checktask(L, 1)->status == TO_CANCELLED);
+  return 1;
+}
+
+static const char *const status_names[] = {
+  "running", "ok", "error", "cancelled"
+};
+
+static int l_task_index(lua_State *L) {
+  loom_ctx *ctx = loom_ctxup(L);
+  loom_task *t = loom__checktask(L, 1);
+  const char *k = lua_tostring(L, 2);
+  if (k != NULL && strcmp(k, "status") == 0) {
+    lua_pushstring(L, status_names[t->status]);
+  } else if (k != NULL && strcmp(k, "name") == 0) {
+    loom__push_name_of(L, ctx, t, 1);
+  } else {
+    lua_pushvalue(L, 2);
+    lua_rawget(L, lua_upvalueindex(2));
+  }
+  return 1;
+}
+
+static int l_task_newindex(lua_State *L) {
+  loom_ctx *ctx = loom_ctxup(L);
+  loom_task *t = loom__checktask(L, 1);
+  const char *k = lua_tostring(L, 2);
+  if (k == NULL || strcmp(k, "name") != 0)
+    return luaL_error(L, "loom.Task: cannot set field '%s'",
+                      k != NULL ? k : luaL_typename(L, 2));
+  if (!lua_isstring(L, 3)) luaL_typeerror(L, 3, "string");
+  loom__pushref(L, ctx, ctx->r_names);
+  lua_pushvalue(L, 1);
+  lua_pushstring(L, lua_tostring(L, 3));
+  lua_rawset(L, -3);
+  t->flags |= TF_NAMED;
+  return 0;
+}
+
+static int l_task_tostring(lua_State *L) {
+  loom_ctx *ctx = loom_ctxup(L);
+  loom_task *t = loom__checktask(L, 1);
+  loom__push_name_of(L, ctx, t, 1);
+  lua_pushfstring(L, "loom.Task: %s (%s)", lua_tostring(L, -1),
+                  status_names[t->status]);
+  return 1;
+}
+
+/* {====================================================================
+** Module functions: checkpoint, sleep, sleep_until, current_task
+** ===================================================================== */
+
+static int k_return0(lua_State *L, int status, lua_KContext kc) {
+  (void)status;
+  loom__resumed(L, loom_ctxup(L), (loom_task *)kc);
+  return 0;
+}
+
+static int yield_now(lua_State *L, loom_ctx *ctx, loom_task *t) {
+  loom__enqueue(ctx, t);
+  return loom__suspend(L, t, NULL, NULL, k_return0);
+}
+
+static int sleep_abort(loom_ctx *ctx, loom_task *t) {
+  loom__timer_clear(ctx, &t->root.timer);
+  t->root.timer.when = HUGE_VAL;
+  return LOOM_ABORT_SUCCEEDED;
+}
+
+static int sleep_until(lua_State *L, loom_ctx *ctx, loom_task *t,
+                       double when) {
+  if (when <= loom__now(ctx)) return yield_now(L, ctx, t);
+  if (when == HUGE_VAL)   /* forever: only a cancellation wakes it */
+    return loom__suspend(L, t, sleep_abort, NULL, k_return0);
+  loom__timer_set(L, ctx, &t->root.timer, when);
+  loom__clock_sync(ctx);
+  return loom__suspend(L, t, sleep_abort, &t->root.timer, k_return0);
+}
+
+static double check_seconds(lua_State *L, int idx) {
+  double d;
+  luaL_argexpected(L, lua_type(L, idx) == LUA_TNUMBER, idx, "number");
+  d = lua_tonumber(L, idx);
+  if (d != d) luaL_argerror(L, idx, "NaN is not a duration");
+  return d;
+}
+
+/* Checkpoint. loom.checkpoint(): yield to the other ready tasks. */
+static int l_checkpoint(lua_State *L) {
+  loom_ctx *ctx = loom_ctxup(L);
+  return yield_now(L, ctx, loom__checkpoint_enter(L, ctx));
+}
+
+/* Checkpoint. loom.sleep(seconds) */
+static int l_sleep(lua_State *L) {
+  loom_ctx *ctx = loom_ctxup(L);
+  double d = check_seconds(L, 1);
+  loom_task *t = loom__checkpoint_enter(L, ctx);
+  if (d <= 0) return yield_now(L, ctx, t);
+  return sleep_until(L, ctx, t, loom__now(ctx) + d);
+}
+
+/* Checkpoint. loom.sleep_until(when) */
+static int l_sleep_until(lua_State *L) {
+  loom_ctx *ctx = loom_ctxup(L);
+  double when = check_seconds(L, 1);
+  return sleep_until(L, ctx, loom__checkpoint_enter(L, ctx), when);
+}
+
+static int l_current_task(lua_State *L) {
+  loom_ctx *ctx = loom_ctxup(L);
+  if (ctx->current == NULL) lua_pushnil(L);
+  else loom__push_task(L, ctx, ctx->current);
+  return 1;
+}
+
+static const luaL_Reg task_methods[] = {
+  {"join", l_task_join},
+  {"wait", l_task_wait},
+  {"result", l_task_result},
+  {"cancel", l_task_cancel},
+  {"done", l_task_done},
+  {"cancelled", l_task_cancelled},
+  {NULL, NULL}
+};
+
+static const luaL_Reg task_funcs[] = {
+  {"checkpoint", l_checkpoint},
+  {"sleep", l_sleep},
+  {"sleep_until", l_sleep_until},
+  {"current_task", l_current_task},
+  {"msgh", l_msgh},
+  {NULL, NULL}
+};
+
+/* [-0, +0, m] Register the Task metatable, the trampoline and the task
+** functions in the core table on top of the stack. */
+void loom__task_open(lua_State *L, loom_ctx *ctx) {
+  luaL_newmetatable(L, LOOM_TASK_MT);
+  lua_pushlightuserdata(L, ctx);
+  lua_newtable(L);
+  loom__setfuncs(L, ctx, task_methods);
+  lua_pushcclosure(L, l_task_index, 2);
+  lua_setfield(L, -2, "__index");
+  lua_pushlightuserdata(L, ctx);
+  lua_pushcclosure(L, l_task_newindex, 1);
+  lua_setfield(L, -2, "__newindex");
+  lua_pushlightuserdata(L, ctx);
+  lua_pushcclosure(L, l_task_tostring, 1);
+  lua_setfield(L, -2, "__tostring");
+  ctx->r_task_mt = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_pushlightuserdata(L, ctx);
+  lua_pushcclosure(L, task_main, 1);
+  ctx->r_task_main = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_pushlightuserdata(L, ctx);
+  lua_pushcclosure(L, l_msgh, 1);
+  ctx->r_msgh = luaL_ref(L, LUA_REGISTRYINDEX);
+  loom__setfuncs(L, ctx, task_funcs);
+}

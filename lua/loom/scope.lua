@@ -1,0 +1,88 @@
+--- Cancel scopes, timeouts and shields.
+-- @module loom.scope
+local core = require "loom.core"
+
+local type, xpcall, error = type, xpcall, error
+local now, scope_open, scope_exit, msgh = core.now, core.scope_open,
+                                          core.scope_exit, core.msgh
+
+local M = {}
+
+local function callable(f)
+  if type(f) == "function" then return true end
+  local mt = getmetatable(f)
+  return type(mt) == "table" and mt.__call ~= nil
+end
+
+local function check_body(name, body, n)
+  if not callable(body) then
+    error(("bad argument #%d to '%s' (function expected, got %s)"):format(
+          n, name, type(body)), 3)
+  end
+end
+
+local function check_time(name, v)
+  if v == nil then return end
+  if type(v) ~= "number" then
+    error(("bad argument #1 to '%s' (number expected, got %s)"):format(
+          name, type(v)), 3)
+  end
+  if v ~= v then
+    error(("bad argument #1 to '%s' (NaN is not a time)"):format(name), 3)
+  end
+end
+
+local function enter(when, shield, raise, body)
+  local s = scope_open(when, shield, raise)
+  return scope_exit(s, xpcall(body, msgh, s))
+end
+
+--- Run `body(s)` in a new cancel scope `s`. Returns `body`'s results, or
+-- nothing if the scope was cancelled (the Cancelled stops here).
+-- @tparam function body
+function M.scope(body)
+  check_body("scope", body, 1)
+  return enter(nil, false, false, body)
+end
+
+--- `body(s)` with a deadline `now() + seconds`; raises a new
+-- `loom.TimeoutError` at this boundary if the deadline cancelled it.
+-- `seconds = nil`: no deadline; `<= 0`: already expired.
+-- @tparam ?number seconds
+-- @tparam function body
+-- @raise `loom.TimeoutError`
+function M.timeout(seconds, body)
+  check_time("timeout", seconds)
+  check_body("timeout", body, 2)
+  return enter(seconds ~= nil and now() + seconds or nil, false, true, body)
+end
+
+--- Same as `timeout` with an absolute deadline on `loom.now()`'s clock.
+function M.timeout_at(when, body)
+  check_time("timeout_at", when)
+  check_body("timeout_at", body, 2)
+  return enter(when, false, true, body)
+end
+
+--- Like `timeout`, but on expiry returns nothing instead of raising.
+function M.move_on_after(seconds, body)
+  check_time("move_on_after", seconds)
+  check_body("move_on_after", body, 2)
+  return enter(seconds ~= nil and now() + seconds or nil, false, false, body)
+end
+
+--- Like `timeout_at`, but on expiry returns nothing instead of raising.
+function M.move_on_at(when, body)
+  check_time("move_on_at", when)
+  check_body("move_on_at", body, 2)
+  return enter(when, false, false, body)
+end
+
+--- Run `body(s)` shielded from the cancellation of enclosing scopes (its
+-- own `s:cancel()` and scopes inside it still work).
+function M.shield(body)
+  check_body("shield", body, 1)
+  return enter(nil, true, false, body)
+end
+
+return M

@@ -1,0 +1,45 @@
+--- Test support: a virtual clock and leak checks (for specs; documented,
+-- but not part of the runtime API).
+-- @module loom.testing
+local core = require "loom.core"
+local loom = require "loom"
+
+local M = {}
+
+--- Run `fn(...)` under `loom.run` with the virtual clock: time jumps to the
+-- next deadline as soon as every task is blocked.
+function M.run(fn, ...)
+  core.set_virtual_clock(true)
+  local r = table.pack(pcall(loom.run, fn, ...))
+  core.set_virtual_clock(false)
+  if not r[1] then error(r[2], 0) end
+  return table.unpack(r, 2, r.n)
+end
+
+--- Counters of the native core: live tasks, queued timers, anchors.
+function M.stats()
+  return core.stats()
+end
+
+--- Raise an error naming what leaked if anything is still alive.
+function M.assert_clean()
+  collectgarbage()
+  collectgarbage()
+  local s = core.stats()
+  local problems = {}
+  if s.tasks ~= 0 then problems[#problems + 1] = s.tasks .. " live tasks" end
+  if s.timers ~= 0 then problems[#problems + 1] = s.timers .. " timers" end
+  if s.anchors ~= 0 then
+    problems[#problems + 1] = s.anchors .. " anchored objects"
+  end
+  if s.stashed ~= 0 then
+    problems[#problems + 1] = s.stashed .. " stashed errors"
+  end
+  if not s.tree_empty then problems[#problems + 1] = "scopes left in tree" end
+  if not s.ready_empty then problems[#problems + 1] = "ready tasks left" end
+  if #problems > 0 then
+    error("loom leak check: " .. table.concat(problems, ", "), 2)
+  end
+end
+
+return M

@@ -1,0 +1,48 @@
+#!/bin/sh
+# test.sh: run the whole busted suite under Lua 5.4 (and the C tests when
+# there are any); the last line printed is "N passed, M failed".
+#   BUILD=dir        where core.so was built (default: build)
+#   SANITIZE=asan    run with the ASan/UBSan runtime preloaded
+#   SANITIZE=valgrind run busted under valgrind
+#   BUSTED_ARGS=...  extra busted arguments (e.g. --shuffle, a spec file)
+BUILD=${BUILD:-build}
+export LOOM_BUILD="$BUILD"
+log=$(mktemp)
+trap 'rm -f "$log"' EXIT
+runner=""
+case "${SANITIZE:-}" in
+  asan)
+    asan=$(${CC:-cc} -print-file-name=libasan.so)
+    ubsan=$(${CC:-cc} -print-file-name=libubsan.so)
+    export LD_PRELOAD="$asan $ubsan"
+    export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:${ASAN_OPTIONS:-}"
+    export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+    ;;
+  valgrind)
+    runner="valgrind --quiet --error-exitcode=99 --leak-check=no --suppressions=tools/valgrind.supp"
+    ;;
+esac
+passed=0; failed=0
+# The C tests (built by `make ctest`) print their own "N passed, M failed".
+if [ -x "$BUILD/ctest/run" ]; then
+  $runner "$BUILD/ctest/run" 2>&1 | tee -a "$log"
+fi
+for line in $(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tr ' ' '_'); do
+  p=$(echo "$line" | cut -d_ -f1); f=$(echo "$line" | cut -d_ -f3)
+  passed=$((passed + p)); failed=$((failed + f))
+done
+: > "$log"
+# shellcheck disable=SC2086
+$runner busted --lua=lua5.4 -o plainTerminal ${BUSTED_ARGS:-} 2>&1 | tee "$log"
+sum=$(grep -E '[0-9]+ successes? / [0-9]+ failures? / [0-9]+ errors?' "$log" | tail -1)
+if [ -z "$sum" ]; then
+  echo "busted did not finish (no summary line)"
+  failed=$((failed + 1))
+else
+  s=$(echo "$sum" | grep -oE '[0-9]+ success' | grep -oE '[0-9]+')
+  f=$(echo "$sum" | grep -oE '[0-9]+ failure' | grep -oE '[0-9]+')
+  e=$(echo "$sum" | grep -oE '[0-9]+ error' | grep -oE '[0-9]+')
+  passed=$((passed + s)); failed=$((failed + f + e))
+fi
+echo "$passed passed, $failed failed"
+[ "$failed" -eq 0 ]
