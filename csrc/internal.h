@@ -346,5 +346,15 @@ int loom__sigint_arm(loom_ctx *ctx);
 void loom__sigint_disarm(loom_ctx *ctx);
 /* Teardown of the Lua state: close every I/O handle without Lua (B13). */
 void loom__io_teardown(loom_ctx *ctx);
+/* I/O family openers (io.c has weak defaults). */
+void loom__stream_open(lua_State *L, loom_ctx *ctx);
+void loom__tcp_open(lua_State *L, loom_ctx *ctx);
+void loom__pipe_open(lua_State *L, loom_ctx *ctx);
+void loom__process_open(lua_State *L, loom_ctx *ctx);
+void loom__signal_open(lua_State *L, loom_ctx *ctx);
+void loom__udp_open(lua_State *L, loom_ctx *ctx);
+void loom__dns_open(lua_State *L, loom_ctx *ctx);
+void loom__fs_open(lua_State *L, loom_ctx *ctx);
+void loom__handles_teardown(loom_ctx *ctx);
 
 #endif

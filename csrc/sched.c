@@ -315,7 +315,9 @@ static int run_until_done(lua_State *L, loom_ctx *ctx, loom_task *root) {
   /* Let closing I/O handles run their close callbacks (nothing outlives
   ** loom.run). */
   while (ctx->nclosing > 0) loom__loop_run(L, ctx, UV_RUN_ONCE);
-  if (deadlock) {  /* the tree's root is permanent: take the cancel back */
+  if (ctx->top.flags & SF_CANCELLED) {
+    /* Deadlock or Ctrl-C cancelled the tree's root, which is permanent:
+    ** take the cancellation back for the next run. */
     ctx->top.flags &= (unsigned short)~(SF_CANCELLED | SF_EFFECTIVE);
     ctx->top.reason = CR_NONE;
     loom__scope_propagate(ctx, &ctx->started);
