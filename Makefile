@@ -38,11 +38,13 @@ all: $(SO)
 
 $(BUILD)/obj/%.o: csrc/%.c $(HDRS)
 	@mkdir -p $(dir $@)
-	$(CC) $(CFLAGS_ALL) -c $< -o $@
+	@echo "CC $<"
+	@$(CC) $(CFLAGS_ALL) -c $< -o $@
 
 $(SO): $(OBJS)
 	@mkdir -p $(dir $@)
-	$(CC) $(LDFLAGS_ALL) -o $@ $(OBJS) $(UV_LIBS)
+	@echo "LD $@"
+	@$(CC) $(LDFLAGS_ALL) -o $@ $(OBJS) $(UV_LIBS)
 
 # Install missing Debian packages (root), or say what to run.
 deps:

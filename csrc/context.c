@@ -101,6 +101,8 @@ static int ctx_gc(lua_State *L) {
       uv_run(ctx->loop, UV_RUN_NOWAIT);
     }
   }
+  free(ctx->dead_refs);
+  ctx->dead_refs = NULL;
   if (ctx->nhandles_open == 0) {
     free(ctx->heap);
     free(ctx);

@@ -213,6 +213,8 @@ struct loom_ctx {
   int r_interrupted_mt;
   int r_unhandled;        /* loom.on_unhandled handler, or LUA_NOREF */
   int r_self;             /* the ctx userdata */
+  int *dead_refs;          /* anchors to release at the next pass */
+  int dead_n, dead_cap;
   void *ext;              /* extension data of the I/O and future files */
 };
 
@@ -247,6 +249,8 @@ void loom__sched_init(loom_ctx *ctx);
 void loom__sched_prepare(lua_State *L, loom_ctx *ctx);
 int loom__loop_run(lua_State *L, loom_ctx *ctx, uv_run_mode mode);
 void loom__sched_open(lua_State *L, loom_ctx *ctx);
+void loom__release_later(loom_ctx *ctx, int ref);
+void loom__release_now(lua_State *L, loom_ctx *ctx);
 void loom__report_unhandled(lua_State *L, loom_ctx *ctx, int errindex,
                             int taskindex);
 

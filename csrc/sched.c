@@ -19,6 +19,7 @@
 ** "deadlock" error.
 */
 #include <stdio.h>
+#include <stdlib.h>
 #include <string.h>
 
 #include "internal.h"
@@ -50,6 +51,26 @@ void loom__wake(loom_ctx *ctx, loom_task *t, int reason) {
   t->abort = NULL;
   t->wait_obj = NULL;
   loom__enqueue(ctx, t);
+}
+
+/* [-0, +0, -] Release anchor 'ref' at the next scheduler pass: for libuv
+** callbacks, which may not call the Lua API (rule B1). */
+void loom__release_later(loom_ctx *ctx, int ref) {
+  if (ref == LUA_NOREF || ref == LUA_REFNIL) return;
+  if (ctx->dead_n == ctx->dead_cap) {
+    int cap = ctx->dead_cap ? 2 * ctx->dead_cap : 64;
+    int *nr = (int *)realloc(ctx->dead_refs, (size_t)cap * sizeof(int));
+    if (nr == NULL) return;  /* out of memory: the anchor leaks */
+    ctx->dead_refs = nr;
+    ctx->dead_cap = cap;
+  }
+  ctx->dead_refs[ctx->dead_n++] = ref;
+}
+
+/* [-0, +0, m] Release the anchors queued by loom__release_later. */
+void loom__release_now(lua_State *L, loom_ctx *ctx) {
+  while (ctx->dead_n > 0)
+    loom__unanchor(L, ctx, ctx->dead_refs[--ctx->dead_n]);
 }
 
 /* {====================================================================
@@ -158,6 +179,7 @@ static int sched_pass(lua_State *L) {
   loom_task *last = ctx->ready_tail, *t;
   int more = last != NULL;
   lua_settop(L, 0);
+  loom__release_now(L, ctx);
   while (more && (t = ctx->ready_head) != NULL) {
     more = (t != last);
     ctx->ready_head = t->next;
@@ -183,7 +205,7 @@ static void on_check(uv_check_t *h) {
   loom_ctx *ctx = (loom_ctx *)h->data;
   lua_State *L = ctx->drive;
   if (ctx->closing) return;
-  if (ctx->ready_head != NULL) {
+  if (ctx->ready_head != NULL || ctx->dead_n > 0) {
     if (!lua_checkstack(L, 4)) {
       lua_warning(L, "loom: no stack space to run tasks", 0);
       return;
@@ -315,6 +337,7 @@ static int run_until_done(lua_State *L, loom_ctx *ctx, loom_task *root) {
   /* Let closing I/O handles run their close callbacks (nothing outlives
   ** loom.run). */
   while (ctx->nclosing > 0) loom__loop_run(L, ctx, UV_RUN_ONCE);
+  loom__release_now(L, ctx);
   if (ctx->top.flags & SF_CANCELLED) {
     /* Deadlock or Ctrl-C cancelled the tree's root, which is permanent:
     ** take the cancellation back for the next run. */
