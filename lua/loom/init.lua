@@ -54,4 +54,18 @@ M.IOError = errors.IOError
 M.Interrupted = errors.Interrupted
 M.is_cancelled = errors.is_cancelled
 
+-- Synchronisation objects and callback bridges: each module returns a
+-- table of public functions (loom.event, loom.lock, ..., loom.await).
+for _, name in ipairs { "event", "lock", "semaphore", "condition", "channel",
+                        "bridge" } do
+  for k, v in pairs(require("loom." .. name)) do M[k] = v end
+end
+
+-- I/O families, as namespaces: loom.tcp, loom.pipe, loom.udp, loom.dns,
+-- loom.fs, loom.process, loom.signal.
+for _, name in ipairs { "tcp", "pipe", "udp", "dns", "fs", "process",
+                        "signal" } do
+  M[name] = require("loom." .. name)
+end
+
 return M
