@@ -352,15 +352,17 @@ static int l_group_cancel(lua_State *L) {
 
 static int l_group_index(lua_State *L) {
   loom_group *g = check_group(L, 1);
-  const char *k = lua_tostring(L, 2);
-  if (k != NULL && strcmp(k, "cancel_called") == 0) {
+  const char *k;
+  lua_settop(L, 2);
+  lua_pushvalue(L, 2);
+  if (lua_rawget(L, lua_upvalueindex(2)) != LUA_TNIL) return 1;  /* method */
+  k = lua_tostring(L, 2);
+  if (k != NULL && strcmp(k, "cancel_called") == 0)
     lua_pushboolean(L, (g->scope.flags & SF_CANCELLED) != 0);
-  } else if (k != NULL && strcmp(k, "name") == 0) {
+  else if (k != NULL && strcmp(k, "name") == 0)
     lua_getiuservalue(L, 1, 3);
-  } else {
-    lua_pushvalue(L, 2);
-    lua_rawget(L, lua_upvalueindex(2));
-  }
+  else
+    lua_pushnil(L);
   return 1;
 }
 

@@ -529,15 +529,17 @@ static const char *const status_names[] = {
 static int l_task_index(lua_State *L) {
   loom_ctx *ctx = loom_ctxup(L);
   loom_task *t = loom__checktask(L, 1);
-  const char *k = lua_tostring(L, 2);
-  if (k != NULL && strcmp(k, "status") == 0) {
+  const char *k;
+  lua_settop(L, 2);
+  lua_pushvalue(L, 2);
+  if (lua_rawget(L, lua_upvalueindex(2)) != LUA_TNIL) return 1;  /* method */
+  k = lua_tostring(L, 2);
+  if (k != NULL && strcmp(k, "status") == 0)
     lua_pushstring(L, status_names[t->status]);
-  } else if (k != NULL && strcmp(k, "name") == 0) {
+  else if (k != NULL && strcmp(k, "name") == 0)
     loom__push_name_of(L, ctx, t, 1);
-  } else {
-    lua_pushvalue(L, 2);
-    lua_rawget(L, lua_upvalueindex(2));
-  }
+  else
+    lua_pushnil(L);
   return 1;
 }
 
