@@ -153,12 +153,25 @@ void loom__clock_sync(loom_ctx *ctx) {
     return;
   }
   due = ctx->heap[0]->when;
-  if (ctx->timer_on && due == ctx->timer_due && !ctx->virtual_clock) return;
   if (ctx->virtual_clock) {
+    /* Jump only once no task is ready; the scheduler syncs again after
+    ** each pass. (Re-arming at 0 ms while tasks are ready would make
+    ** libuv run the timer again and again in the same loop turn.) */
+    if (ctx->ready_head != NULL) {
+      if (ctx->timer_on) {
+        uv_timer_stop(&ctx->h.timer);
+        ctx->timer_on = 0;
+        ctx->timer_due = HUGE_VAL;
+      }
+      return;
+    }
     ms = 0;
   } else {
+    if (ctx->timer_on && due == ctx->timer_due) return;
     delta = due - loom__now(ctx);
-    ms = delta <= 0 ? 0 : (uint64_t)ceil(delta * 1000.0);
+    if (delta <= 0) ms = 0;
+    else if (delta > 1e12) ms = (uint64_t)1e15;  /* ~30 000 years */
+    else ms = (uint64_t)ceil(delta * 1000.0);
     uv_update_time(ctx->loop);
   }
   uv_timer_start(&ctx->h.timer, on_timer, ms, 0);

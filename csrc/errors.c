@@ -142,6 +142,20 @@ static void push_class(lua_State *L, int mtidx, const char *name) {
   lua_setmetatable(L, -2);
 }
 
+/* __index of Cancelled values: their fields live in upvalue 1, a table
+** value -> fields, so that the shared values cannot be changed. */
+static int l_cancelled_index(lua_State *L) {
+  lua_pushvalue(L, 1);
+  if (lua_rawget(L, lua_upvalueindex(1)) != LUA_TTABLE) return 0;
+  lua_pushvalue(L, 2);
+  lua_rawget(L, -2);
+  return 1;
+}
+
+static int l_cancelled_newindex(lua_State *L) {
+  return luaL_error(L, "loom.Cancelled values are read-only");
+}
+
 /* __tostring of error values: "<class name>: <message>". */
 static int l_error_tostring(lua_State *L) {
   lua_pushvalue(L, lua_upvalueindex(1));
@@ -190,16 +204,27 @@ void loom__errors_open(lua_State *L, loom_ctx *ctx) {
   new_error_mt(L, "loom.Cancelled");
   lua_pushliteral(L, "loom.Cancelled");
   lua_setfield(L, -2, "__metatable");
+  lua_newtable(L);                                 /* value -> fields */
+  lua_pushvalue(L, -1);
+  lua_pushcclosure(L, l_cancelled_index, 1);
+  lua_setfield(L, -3, "__index");
+  lua_pushcfunction(L, l_cancelled_newindex);
+  lua_setfield(L, -3, "__newindex");
   for (i = 0; i < CR_COUNT; i++) {
-    lua_createtable(L, 0, 2);
+    lua_newtable(L);                               /* the value */
+    lua_pushvalue(L, -3);
+    lua_setmetatable(L, -2);
+    lua_createtable(L, 0, 2);                      /* its fields */
     lua_pushstring(L, reason_keys[i]);
     lua_setfield(L, -2, "reason");
     lua_pushstring(L, reason_texts[i]);
     lua_setfield(L, -2, "message");
     lua_pushvalue(L, -2);
-    lua_setmetatable(L, -2);
+    lua_insert(L, -2);
+    lua_rawset(L, -4);                             /* fields[value] = ... */
     ctx->r_cancelled[i] = luaL_ref(L, LUA_REGISTRYINDEX);
   }
+  lua_pop(L, 1);
   push_class(L, -1, "loom.Cancelled");
   lua_setfield(L, -4, "Cancelled");
   ctx->r_cancelled_mt = luaL_ref(L, LUA_REGISTRYINDEX);

@@ -33,28 +33,51 @@ static void push_group(lua_State *L, loom_ctx *ctx, loom_group *g) {
   lua_remove(L, -2);
 }
 
-/* [-0, +0, m] Append the error at 'erridx' and the traceback at 'tbidx'
-** to the group at 'gidx' (a nil error is recorded as a string). */
+/* [-0, +0, m] Record the error at 'erridx', with the traceback at 'tbidx'
+** and its raise-order number 'seq', in the group at 'gidx': errors are
+** kept in the order they were raised, which is not always the order their
+** tasks finished (cleanup may wait). A nil error is recorded as a string.
+** User values: 1 errors, 2 tracebacks, 3 name, 4 raise-order numbers. */
 static void group_record(lua_State *L, loom_group *g, int gidx, int erridx,
-                         int tbidx) {
-  int k;
+                         int tbidx, lua_Integer seq) {
+  int k, pos, i;
   gidx = lua_absindex(L, gidx);
   erridx = lua_absindex(L, erridx);
   tbidx = lua_absindex(L, tbidx);
-  for (k = 1; k <= 2; k++) {
+  luaL_checkstack(L, 6, NULL);
+  for (k = 1; k <= 4; k++) {
+    if (k == 3) continue;
     if (lua_getiuservalue(L, gidx, k) != LUA_TTABLE) {
       lua_pop(L, 1);
       lua_newtable(L);
       lua_pushvalue(L, -1);
       lua_setiuservalue(L, gidx, k);
     }
-    if (k == 1 && lua_isnil(L, erridx))
-      lua_pushliteral(L, "(error object is a nil value)");
-    else
-      lua_pushvalue(L, k == 1 ? erridx : tbidx);
-    lua_rawseti(L, -2, g->nerrors + 1);
+  }                                         /* [errors tbs seqs] */
+  pos = g->nerrors + 1;
+  while (pos > 1) {
+    lua_rawgeti(L, -1, pos - 1);
+    if (lua_tointeger(L, -1) <= seq) {
+      lua_pop(L, 1);
+      break;
+    }
     lua_pop(L, 1);
+    pos--;
   }
+  for (i = g->nerrors; i >= pos; i--) {     /* shift the later ones up */
+    for (k = -3; k <= -1; k++) {
+      lua_rawgeti(L, k, i);
+      lua_rawseti(L, k - 1, i + 1);
+    }
+  }
+  if (lua_isnil(L, erridx)) lua_pushliteral(L, "(error object is a nil value)");
+  else lua_pushvalue(L, erridx);
+  lua_rawseti(L, -4, pos);
+  lua_pushvalue(L, tbidx);
+  lua_rawseti(L, -3, pos);
+  lua_pushinteger(L, seq);
+  lua_rawseti(L, -2, pos);
+  lua_pop(L, 3);
   g->nerrors++;
 }
 
@@ -92,7 +115,7 @@ void loom__group_child_done(lua_State *L, loom_ctx *ctx, loom_task *t) {
     lua_pushvalue(t->co, 1);
     lua_pushvalue(t->co, 2);
     lua_xmove(t->co, L, 2);
-    group_record(L, g, -3, -2, -1);
+    group_record(L, g, -3, -2, -1, lua_tointeger(t->co, 3));
     lua_pop(L, 3);
     group_fail(ctx, g);
   } else if (t->status == TO_CANCELLED) {
@@ -130,7 +153,7 @@ static int l_group_open(lua_State *L) {
   if (!lua_isnoneornil(L, 1)) luaL_checktype(L, 1, LUA_TSTRING);
   luaL_argcheck(L, limit >= 0 && limit <= 0x7fffffff, 2,
                 "limit must be a positive integer");
-  g = (loom_group *)lua_newuserdatauv(L, sizeof(loom_group), 3);
+  g = (loom_group *)lua_newuserdatauv(L, sizeof(loom_group), 4);
   memset(g, 0, sizeof(*g));
   loom__pushref(L, ctx, ctx->r_group_mt);
   lua_setmetatable(L, -2);
@@ -156,6 +179,13 @@ static int k_group_exit(lua_State *L, int status, lua_KContext kc) {
   int caught, outer;
   (void)status;
   t->wake = TW_NONE;
+  if (g->nlive > 0) {
+    /* A task ran between the wake-up and now and spawned into the group
+    ** (it is open until this point): wait for that child too. */
+    g->flags |= GF_JOINING;
+    t->flags |= TF_JOINWAIT;
+    return loom__suspend(L, t, NULL, g, k_group_exit);
+  }
   t->flags &= (unsigned char)~TF_JOINWAIT;
   g->flags &= ~(unsigned)GF_JOINING;
   g->flags |= GF_CLOSED;
@@ -200,9 +230,10 @@ static int l_group_exit(lua_State *L) {
                       "from another task or out of order)");
   g->flags |= GF_BODYDONE;
   if (!lua_toboolean(L, 2) && !loom__is_cancelled(L, ctx, 3)) {
+    lua_Integer seq;
     lua_settop(L, 3);
-    loom__stash_take(L, ctx, t, 3);
-    group_record(L, g, 1, 3, 4);
+    seq = loom__stash_take(L, ctx, t, 3);
+    group_record(L, g, 1, 3, 4, seq);
     lua_settop(L, 3);
     group_fail(ctx, g);
   }

@@ -202,6 +202,7 @@ struct loom_ctx {
   int interrupted;         /* Ctrl-C cancelled the tree during loom.run */
   int nclosing;            /* I/O handles closing, close callback pending */
   int nio_open;            /* I/O handles open (fd-leak accounting) */
+  unsigned err_seq;        /* raise order of errors (ErrorGroup order) */
   /* Registry references. */
   int r_anchor;           /* anchor table: ref -> object in flight */
   int r_stash;            /* lightuserdata(task) -> {err, tb, rethrow} */
@@ -278,7 +279,8 @@ void loom__push_name_of(lua_State *L, loom_ctx *ctx, loom_task *t,
 int loom__push_outcome(lua_State *L, loom_ctx *ctx, loom_task *t, int tidx);
 void loom__stash_rethrow(lua_State *L, loom_ctx *ctx, loom_task *t,
                          int errindex, int tbindex);
-int loom__stash_take(lua_State *L, loom_ctx *ctx, loom_task *t, int errindex);
+lua_Integer loom__stash_take(lua_State *L, loom_ctx *ctx, loom_task *t,
+                             int errindex);
 void loom__task_open(lua_State *L, loom_ctx *ctx);
 
 /* {====================================================================

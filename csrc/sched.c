@@ -257,19 +257,6 @@ int loom__loop_run(lua_State *L, loom_ctx *ctx, uv_run_mode mode) {
 ** Deadlock: cancel, then kill what is left
 ** ===================================================================== */
 
-/* Remove 't' from the ready queue (singly linked). */
-static void ready_remove(loom_ctx *ctx, loom_task *t) {
-  loom_task **pp = &ctx->ready_head, *prev = NULL;
-  while (*pp != NULL && *pp != t) {
-    prev = *pp;
-    pp = &(*pp)->next;
-  }
-  if (*pp != t) return;
-  *pp = t->next;
-  if (ctx->ready_tail == t) ctx->ready_tail = prev;
-  t->next = NULL;
-}
-
 /* The first task under 'root' that is blocked in a wait that is not a
 ** join on other tasks (those end by themselves once the tasks they wait
 ** for are gone), in tree order; NULL if none. */
@@ -278,8 +265,7 @@ static loom_task *find_blocked(loom_ctx *ctx, loom_scope *root) {
   (void)ctx;
   for (;;) {
     if (x->owner != NULL && x->owner->scope == x &&
-        x->owner->state != TS_DONE && x->owner->state != TS_RUNNING &&
-        !(x->owner->flags & TF_JOINWAIT))
+        x->owner->state == TS_WAITING && !(x->owner->flags & TF_JOINWAIT))
       return x->owner;
     if (x->child != NULL) {
       x = x->child;
@@ -298,12 +284,10 @@ static int kill_blocked(lua_State *L, loom_ctx *ctx, loom_scope *root) {
   int n = 0;
   loom_task *t;
   while ((t = find_blocked(ctx, root)) != NULL) {
-    if (t->state == TS_WAITING && t->abort != NULL) {
+    if (t->abort != NULL) {
       loom_abort_fn fn = t->abort;
       t->abort = NULL;
       fn(ctx, t);
-    } else if (t->state == TS_READY) {
-      ready_remove(ctx, t);
     }
     loom__task_kill(L, ctx, t,
                     "loom: deadlock: the task was blocked forever, even "

@@ -195,11 +195,23 @@ static void scope_set_deadline(lua_State *L, loom_ctx *ctx, loom_scope *s,
   loom__clock_sync(ctx);
 }
 
-static double check_when(lua_State *L, int idx) {
+/* A deadline argument: a number (not NaN) or nil. 'field' is set for a
+** field assignment (s.deadline = x), where there is no argument to name. */
+static double check_when(lua_State *L, int idx, int field) {
   double when;
   if (lua_isnoneornil(L, idx)) return HUGE_VAL;
-  when = luaL_checknumber(L, idx);
-  if (when != when) luaL_argerror(L, idx, "deadline is NaN");
+  if (lua_type(L, idx) != LUA_TNUMBER) {
+    if (field)
+      luaL_error(L, "loom.Scope: bad value for field 'deadline' (number "
+                 "expected, got %s)", luaL_typename(L, idx));
+    luaL_typeerror(L, idx, "number or nil");
+  }
+  when = lua_tonumber(L, idx);
+  if (when != when) {
+    if (field) luaL_error(L, "loom.Scope: bad value for field 'deadline' "
+                          "(NaN)");
+    luaL_argerror(L, idx, "deadline is NaN");
+  }
   return when;
 }
 
@@ -208,7 +220,7 @@ static double check_when(lua_State *L, int idx) {
 static int l_scope_open(lua_State *L) {
   loom_ctx *ctx = loom_ctxup(L);
   loom_task *t = loom__running(L, ctx);
-  double when = check_when(L, 1);
+  double when = check_when(L, 1, 0);
   loom_scope *s = (loom_scope *)lua_newuserdatauv(L, sizeof(loom_scope), 0);
   loom__scope_init(s, SK_USER, t);
   if (lua_toboolean(L, 2)) s->flags |= SF_SHIELD;
@@ -267,7 +279,7 @@ static int l_scope_cancel(lua_State *L) {
 static int l_scope_reschedule(lua_State *L) {
   loom_ctx *ctx = loom_ctxup(L);
   loom_scope *s = check_scope(L, 1);
-  scope_set_deadline(L, ctx, s, check_when(L, 2));
+  scope_set_deadline(L, ctx, s, check_when(L, 2, 0));
   return 0;
 }
 
@@ -300,9 +312,11 @@ static int l_scope_newindex(lua_State *L) {
   loom_scope *s = check_scope(L, 1);
   const char *k = lua_tostring(L, 2);
   if (k != NULL && strcmp(k, "deadline") == 0) {
-    scope_set_deadline(L, ctx, s, check_when(L, 3));
+    scope_set_deadline(L, ctx, s, check_when(L, 3, 1));
   } else if (k != NULL && strcmp(k, "shield") == 0) {
-    luaL_argexpected(L, lua_isboolean(L, 3), 3, "boolean");
+    if (!lua_isboolean(L, 3))
+      return luaL_error(L, "loom.Scope: bad value for field 'shield' "
+                        "(boolean expected, got %s)", luaL_typename(L, 3));
     if (lua_toboolean(L, 3)) s->flags |= SF_SHIELD;
     else s->flags &= (unsigned short)~SF_SHIELD;
     if (s->flags & SF_LINKED) loom__scope_propagate(ctx, s);

@@ -98,15 +98,18 @@ static int stash_get(lua_State *L, loom_ctx *ctx, loom_task *t) {
   return lua_type(L, -1);
 }
 
-/* [-2, +0, m] stash[t] = {err, tb, rethrow}: err and tb are on top. */
+/* [-2, +0, m] stash[t] = {err, tb, rethrow, seq}: err and tb are on top;
+** seq numbers errors in the order they were raised. */
 static void stash_set(lua_State *L, loom_ctx *ctx, loom_task *t,
                       int rethrow) {
-  lua_createtable(L, 3, 0);
+  lua_createtable(L, 4, 0);
   lua_insert(L, -3);
   lua_rawseti(L, -3, 2);
   lua_rawseti(L, -2, 1);
   lua_pushboolean(L, rethrow);
   lua_rawseti(L, -2, 3);
+  lua_pushinteger(L, (lua_Integer)++ctx->err_seq);
+  lua_rawseti(L, -2, 4);
   loom__pushref(L, ctx, ctx->r_stash);
   lua_insert(L, -2);
   lua_rawsetp(L, -2, t);
@@ -148,17 +151,20 @@ void loom__stash_rethrow(lua_State *L, loom_ctx *ctx, loom_task *t,
 }
 
 /* [-0, +1, m] Push the traceback recorded for the error at 'errindex' in
-** 't', or a placeholder. Returns 1 if one was recorded. */
-int loom__stash_take(lua_State *L, loom_ctx *ctx, loom_task *t,
-                     int errindex) {
+** 't', or a placeholder. Returns the error's raise-order number. */
+lua_Integer loom__stash_take(lua_State *L, loom_ctx *ctx, loom_task *t,
+                             int errindex) {
   errindex = lua_absindex(L, errindex);
   if (stash_get(L, ctx, t) == LUA_TTABLE) {
     lua_rawgeti(L, -1, 1);
     if (lua_rawequal(L, -1, errindex)) {
-      lua_rawgeti(L, -2, 2);
-      lua_replace(L, -3);
-      lua_pop(L, 1);
-      return 1;
+      lua_Integer seq;
+      lua_rawgeti(L, -2, 4);
+      seq = lua_tointeger(L, -1);
+      lua_rawgeti(L, -3, 2);
+      lua_replace(L, -4);
+      lua_pop(L, 2);
+      return seq;
     }
     lua_pop(L, 1);
   }
@@ -167,7 +173,7 @@ int loom__stash_take(lua_State *L, loom_ctx *ctx, loom_task *t,
   loom__push_name(L, ctx, t);
   lua_pushliteral(L, "':\n(no traceback)");
   lua_concat(L, 3);
-  return 0;
+  return (lua_Integer)++ctx->err_seq;
 }
 
 /* [-1, +1, m] The message handler of every loom xpcall: record where a new
@@ -222,12 +228,15 @@ static int task_main_k(lua_State *co, int status, lua_KContext kc) {
   }
   t->status = TO_ERROR;
   lua_remove(co, 1);                               /* [err] */
-  loom__stash_take(co, ctx, t, 1);                 /* [err tb] */
-  return 2;
+  lua_pushinteger(co, loom__stash_take(co, ctx, t, 1));
+  lua_insert(co, -2);                              /* [err seq tb] */
+  lua_insert(co, -2);                              /* [err tb seq] */
+  return 3;
 }
 
 /* [-(2+n), +r, e] Stack: msgh, fn, args... Run fn(args...) under xpcall;
-** returns its results, or (err, traceback), or nothing if cancelled. */
+** returns its results, or (err, traceback, seq), or nothing if cancelled.
+*/
 static int task_main(lua_State *co) {
   int n = lua_gettop(co) - 2;
   return task_main_k(co, lua_pcallk(co, n, LUA_MULTRET, 1, 0, task_main_k),
@@ -374,7 +383,11 @@ void loom__task_kill(lua_State *L, loom_ctx *ctx, loom_task *t,
     lua_pushstring(L, why);
   }
   ctx->current = t;
-  lua_closethread(co, L);
+  if (lua_closethread(co, L) != LUA_OK) {
+    /* A closing method failed: its error replaces the original (B8). */
+    lua_xmove(co, L, 1);
+    lua_replace(L, -2);
+  }
   ctx->current = NULL;
   lua_settop(co, 0);
   lua_xmove(L, co, 1);
@@ -382,8 +395,9 @@ void loom__task_kill(lua_State *L, loom_ctx *ctx, loom_task *t,
   loom__push_name(co, ctx, t);
   lua_pushliteral(co, "':\n(no traceback: the task was closed)");
   lua_concat(co, 3);
+  lua_pushinteger(co, (lua_Integer)++ctx->err_seq);
   t->status = TO_ERROR;
-  loom__task_finished(L, ctx, t, 2);
+  loom__task_finished(L, ctx, t, 3);
 }
 
 /* {====================================================================
@@ -550,7 +564,9 @@ static int l_task_newindex(lua_State *L) {
   if (k == NULL || strcmp(k, "name") != 0)
     return luaL_error(L, "loom.Task: cannot set field '%s'",
                       k != NULL ? k : luaL_typename(L, 2));
-  if (!lua_isstring(L, 3)) luaL_typeerror(L, 3, "string");
+  if (!lua_isstring(L, 3))
+    return luaL_error(L, "loom.Task: bad value for field 'name' (string "
+                      "expected, got %s)", luaL_typename(L, 3));
   loom__pushref(L, ctx, ctx->r_names);
   lua_pushvalue(L, 1);
   lua_pushstring(L, lua_tostring(L, 3));
@@ -578,9 +594,21 @@ static int k_return0(lua_State *L, int status, lua_KContext kc) {
   return 0;
 }
 
+/* After a plain yield the task tests for cancellation again: a cancel
+** that arrived while it waited for its turn is delivered now (as Trio and
+** asyncio do). */
+static int k_yielded(lua_State *L, int status, lua_KContext kc) {
+  loom_ctx *ctx = loom_ctxup(L);
+  loom_task *t = (loom_task *)kc;
+  (void)status;
+  loom__resumed(L, ctx, t);
+  loom__check_cancel(L, ctx, t);
+  return 0;
+}
+
 static int yield_now(lua_State *L, loom_ctx *ctx, loom_task *t) {
   loom__enqueue(ctx, t);
-  return loom__suspend(L, t, NULL, NULL, k_return0);
+  return loom__suspend(L, t, NULL, NULL, k_yielded);
 }
 
 static int sleep_abort(loom_ctx *ctx, loom_task *t) {

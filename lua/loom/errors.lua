@@ -35,7 +35,15 @@ ErrorGroup_mt.__index = ErrorGroup_methods
 
 --- All errors that are not groups, nested groups flattened, in order.
 -- @treturn table array of error values
+local function check_self(self, name)
+  if not M.ErrorGroup:is(self) then
+    error(("bad argument #1 to '%s' (loom.ErrorGroup expected, got %s; "
+           .. "call it as eg:%s(...))"):format(name, type(self), name), 3)
+  end
+end
+
 function ErrorGroup_methods:leaves(out)
+  check_self(self, "leaves")
   out = out or {}
   for i = 1, (self.n or #self.errors) do
     local e = self.errors[i]
@@ -49,6 +57,7 @@ end
 -- @param x a class or a function
 -- @treturn boolean
 function ErrorGroup_methods:has(x)
+  check_self(self, "has")
   local test
   if type(x) == "function" then
     test = x

@@ -1,0 +1,80 @@
+-- Regression 31 (Lua manual 3.3.8): a task that dies with an error has its
+-- <close> variables run (they may wait under a shield) before the group
+-- sees the error, and its nested groups are joined first.
+local loom = require "loom"
+local S = require "spec.support"
+-- The virtual clock when it works (probed by the other specs), else the
+-- real clock: durations are short either way.
+local vasync = debug.getregistry()["loom spec: virtual clock works"]
+               and S.vasync or S.async
+
+describe("regression 31: <close> variables of a failing task", function()
+  it("run, and may wait under a shield, before the group sees the error",
+    vasync(function()
+      local log = S.recorder()
+      local ok, eg = pcall(loom.with_group, function(g)
+        g:spawn(function()
+          local _ <close> = setmetatable({}, { __close = function(_, e)
+            log("close got " .. tostring(e))
+            loom.shield(function() loom.sleep(0.01) end)
+            log("close done")
+          end })
+          loom.sleep(0.001)
+          error("E", 0)
+        end)
+        local ok2 = pcall(loom.sleep, 1)
+        log(ok2 and "body slept" or "body cancelled")
+      end)
+      assert.is_false(ok)
+      assert.same({ "E" }, eg.errors)
+      assert.same({ "close got E", "close done", "body cancelled" }, log.list)
+    end))
+
+  it("nested groups are joined first", vasync(function()
+    local log = S.recorder()
+    local ok, eg = pcall(loom.with_group, function(g)
+      g:spawn(function()
+        local _ <close> = setmetatable({}, { __close = function()
+          log("child close")
+        end })
+        loom.with_group(function(g2)
+          g2:spawn(function()
+            local ok2, e = pcall(loom.sleep, 1)
+            loom.shield(function() loom.sleep(0.01) end)
+            log("grandchild cleanup")
+            error(e, 0)
+          end)
+          loom.sleep(0.001)
+          error("child body", 0)
+        end)
+      end)
+      local ok3 = pcall(loom.sleep, 1)
+      log(ok3 and "body slept" or "body cancelled")
+    end)
+    assert.is_false(ok)
+    assert.same({ "grandchild cleanup", "child close", "body cancelled" },
+                log.list)
+    assert.is_true(loom.ErrorGroup:is(eg.errors[1]))
+    assert.same({ "child body" }, eg.errors[1].errors)
+  end))
+
+  it("several <close> variables run in reverse order, an error in one "
+     .. "replaces the original", vasync(function()
+    local log = S.recorder()
+    local ok, eg = pcall(loom.with_group, function(g)
+      g:spawn(function()
+        local _a <close> = setmetatable({}, { __close = function(_, e)
+          log("a got " .. tostring(e))
+        end })
+        local _b <close> = setmetatable({}, { __close = function()
+          log("b")
+          error("b failed", 0)
+        end })
+        error("original", 0)
+      end)
+    end)
+    assert.is_false(ok)
+    assert.same({ "b", "a got b failed" }, log.list)
+    assert.same({ "b failed" }, eg.errors)
+  end))
+end)
