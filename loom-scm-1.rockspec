@@ -27,7 +27,8 @@ build = {
     ["loom.core"] = {
       -- Must list the same files as the Makefile's csrc/*.c (make lint).
       sources = {
-        "csrc/clock.c", "csrc/context.c", "csrc/core.c", "csrc/dns.c",
+        "csrc/channel.c", "csrc/clock.c", "csrc/context.c", "csrc/core.c",
+        "csrc/dns.c",
         "csrc/errors.c", "csrc/fs.c", "csrc/future.c", "csrc/group.c",
         "csrc/handle.c", "csrc/io.c", "csrc/parking.c", "csrc/pipe.c",
         "csrc/process.c", "csrc/req.c", "csrc/sched.c", "csrc/scope.c",

@@ -1,0 +1,58 @@
+/*
+** sync.h: what the files of the synchronisation objects share (sync.c:
+** events, locks, semaphores, conditions and the class helpers; channel.c:
+** channels). Every object is a userdata whose metatable is a "loom.Xxx"
+** class made by loom__sync_class; each method is a C closure with the
+** context as upvalue 1 and the class's metatable as upvalue 2, so that a
+** method checks its receiver with one metatable comparison.
+**
+** Every object is built on the parking lot (parking.c): a waiter is parked
+** with loom__lot_abort as its abort function, so a cancelled waiter leaves
+** the queue and never receives a hand-off. What a wake-up hands over (the
+** ownership of a lock, a permit, a channel value) is recorded in the object
+** before the waiter is woken (rule B10), and a TW_OK wake-up can no longer
+** be aborted: the woken task always runs its continuation.
+*/
+#ifndef loom_sync_h
+#define loom_sync_h
+
+#include "internal.h"
+
+/* Metatable names (they appear in luaL_typeerror messages). */
+#define LOOM_EVENT_MT "loom.Event"
+#define LOOM_LOCK_MT "loom.Lock"
+#define LOOM_SEMAPHORE_MT "loom.Semaphore"
+#define LOOM_CONDITION_MT "loom.Condition"
+#define LOOM_CHANNEL_MT "loom.Channel"
+
+/* [-0, +1, m] Create the class 'name': a metatable whose __index is the
+** table of 'methods', or, when 'index' is not NULL, the C function 'index'
+** with (ctx, methods) as upvalues; 'meta' are metamethods. Every method and
+** metamethod gets (ctx, metatable) as upvalues. Pushes the metatable. */
+void loom__sync_class(lua_State *L, loom_ctx *ctx, const char *name,
+                      const luaL_Reg *methods, const luaL_Reg *meta,
+                      lua_CFunction index);
+
+/* [-0, +1, m] Push a C closure of 'f' with (ctx, the metatable at 'mtidx')
+** as upvalues: constructors and other functions of a class. */
+void loom__sync_pushfunc(lua_State *L, loom_ctx *ctx, int mtidx,
+                         lua_CFunction f);
+
+/* [-0, +0, v] The userdata at 'idx' if its metatable is upvalue 2 of the
+** running closure; otherwise a type error naming 'name'. */
+void *loom__sync_check(lua_State *L, int idx, const char *name);
+
+/* [-0, +0, -] Has a cancellation reached 't' (a deadline that passed
+** counts)? For continuations that must give back what a wake-up handed
+** over before raising. */
+int loom__sync_cancelled(loom_ctx *ctx, loom_task *t);
+
+/* [-1, +0, v] Re-raise the error on top in the running task, keeping the
+** traceback recorded where it was first raised. */
+int loom__sync_rethrow(lua_State *L, loom_ctx *ctx);
+
+/* [-0, +0, m] Register the channel class and loom.core.channel in the core
+** table on top of the stack (channel.c). */
+void loom__channel_open(lua_State *L, loom_ctx *ctx);
+
+#endif
