@@ -32,22 +32,58 @@ void loom__pushref(lua_State *L, loom_ctx *ctx, int ref) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
 }
 
-/* [-1, +0, m] Pop the top value into the anchor table; return its ref. */
+/* [-1, +0, m] Pop the top value into the anchor table; return its ref
+** (a positive slot; LUA_REFNIL for nil). Slots are recycled through a C
+** free list, so anchoring is one table store (luaL_ref also reads the
+** table's free list and length, which costs several times more on the
+** per-task path). */
 int loom__anchor(lua_State *L, loom_ctx *ctx) {
   int ref;
+  if (lua_isnil(L, -1)) {
+    lua_pop(L, 1);
+    return LUA_REFNIL;
+  }
+  ref = ctx->anchor_nfree > 0 ? ctx->anchor_free[--ctx->anchor_nfree]
+                              : ++ctx->anchor_top;
   lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->r_anchor);
   lua_insert(L, -2);
-  ref = luaL_ref(L, -2);
+  lua_rawseti(L, -2, ref);
   lua_pop(L, 1);
   return ref;
 }
 
-/* [-0, +0, -] Drop anchor 'ref' (LUA_NOREF is ignored). */
+/* [-0, +0, -] Drop anchor 'ref' (LUA_NOREF and LUA_REFNIL are ignored).
+** Clearing an existing slot of the table allocates nothing. */
 void loom__unanchor(lua_State *L, loom_ctx *ctx, int ref) {
-  if (ref == LUA_NOREF || ref == LUA_REFNIL) return;
+  if (ref <= 0) return;
   lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->r_anchor);
-  luaL_unref(L, -1, ref);
+  lua_pushnil(L);
+  lua_rawseti(L, -2, ref);
   lua_pop(L, 1);
+  if (ctx->anchor_nfree == ctx->anchor_capfree) {
+    int cap = ctx->anchor_capfree ? 2 * ctx->anchor_capfree : 256;
+    int *nf = (int *)realloc(ctx->anchor_free, (size_t)cap * sizeof(int));
+    if (nf == NULL) return;  /* the slot is not reused; no harm */
+    ctx->anchor_free = nf;
+    ctx->anchor_capfree = cap;
+  }
+  ctx->anchor_free[ctx->anchor_nfree++] = ref;
+}
+
+/* [-0, +0, v] The userdata at 'idx' if its metatable is the one with
+** registry reference 'mtref'; else raise the usual type error naming
+** 'tname'. Faster than luaL_checkudata, which looks the metatable up by
+** name. */
+void *loom__checkobj(lua_State *L, int idx, int mtref, const char *tname) {
+  void *p = lua_touserdata(L, idx);
+  if (p != NULL && lua_getmetatable(L, idx)) {
+    int same;
+    lua_rawgeti(L, LUA_REGISTRYINDEX, mtref);
+    same = lua_rawequal(L, -1, -2);
+    lua_pop(L, 2);
+    if (same) return p;
+  }
+  return luaL_checkudata(L, idx, tname);
 }
 
 /* [-0, +0, m] Like luaL_setfuncs with the ctx as the one upvalue. */
@@ -103,6 +139,8 @@ static int ctx_gc(lua_State *L) {
   }
   free(ctx->dead_refs);
   ctx->dead_refs = NULL;
+  free(ctx->anchor_free);
+  ctx->anchor_free = NULL;
   if (ctx->nhandles_open == 0) {
     free(ctx->heap);
     free(ctx);

@@ -23,7 +23,8 @@
 #include "internal.h"
 
 static loom_group *check_group(lua_State *L, int idx) {
-  return (loom_group *)luaL_checkudata(L, idx, LOOM_GROUP_MT);
+  return (loom_group *)loom__checkobj(L, idx, loom_ctxup(L)->r_group_mt,
+                                      LOOM_GROUP_MT);
 }
 
 /* [-0, +1, -] Push the userdata of an open (anchored) group. */
@@ -429,7 +430,8 @@ void loom__group_open(lua_State *L, loom_ctx *ctx) {
   loom__setfuncs(L, ctx, group_methods);
   lua_pushcclosure(L, l_group_index, 2);
   lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, l_group_tostring);
+  lua_pushlightuserdata(L, ctx);
+  lua_pushcclosure(L, l_group_tostring, 1);
   lua_setfield(L, -2, "__tostring");
   ctx->r_group_mt = luaL_ref(L, LUA_REGISTRYINDEX);
   loom__setfuncs(L, ctx, group_funcs);

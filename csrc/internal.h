@@ -214,6 +214,8 @@ struct loom_ctx {
   int r_interrupted_mt;
   int r_unhandled;        /* loom.on_unhandled handler, or LUA_NOREF */
   int r_self;             /* the ctx userdata */
+  int *anchor_free;        /* free slots of the anchor table */
+  int anchor_nfree, anchor_capfree, anchor_top;
   int *dead_refs;          /* anchors to release at the next pass */
   int dead_n, dead_cap;
   void *ext;              /* extension data of the I/O and future files */
@@ -240,6 +242,7 @@ void loom__pushref(lua_State *L, loom_ctx *ctx, int ref);
 int loom__anchor(lua_State *L, loom_ctx *ctx);
 void loom__unanchor(lua_State *L, loom_ctx *ctx, int ref);
 void loom__setfuncs(lua_State *L, loom_ctx *ctx, const luaL_Reg *l);
+void *loom__checkobj(lua_State *L, int idx, int mtref, const char *tname);
 
 /* {====================================================================
 ** sched.c

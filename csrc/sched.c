@@ -414,8 +414,7 @@ static int l_stats(lua_State *L) {
   loom__pushref(L, ctx, ctx->r_anchor);
   lua_pushnil(L);
   while (lua_next(L, -2) != 0) {
-    if (lua_type(L, -2) == LUA_TNUMBER && !lua_isinteger(L, -1)) n++;
-    else if (lua_type(L, -1) != LUA_TNUMBER) n++;
+    n++;
     lua_pop(L, 1);
   }
   lua_pop(L, 1);

@@ -175,7 +175,8 @@ int loom__cancel_reason(loom_task *t) {
 ** ===================================================================== */
 
 static loom_scope *check_scope(lua_State *L, int idx) {
-  return (loom_scope *)luaL_checkudata(L, idx, LOOM_SCOPE_MT);
+  return (loom_scope *)loom__checkobj(L, idx, loom_ctxup(L)->r_scope_mt,
+                                      LOOM_SCOPE_MT);
 }
 
 /* [-0, +0, e] Set the deadline of a live user scope. */
@@ -361,7 +362,8 @@ void loom__scope_open(lua_State *L, loom_ctx *ctx) {
   lua_pushlightuserdata(L, ctx);
   lua_pushcclosure(L, l_scope_newindex, 1);
   lua_setfield(L, -2, "__newindex");
-  lua_pushcfunction(L, l_scope_tostring);
+  lua_pushlightuserdata(L, ctx);
+  lua_pushcclosure(L, l_scope_tostring, 1);
   lua_setfield(L, -2, "__tostring");
   ctx->r_scope_mt = luaL_ref(L, LUA_REGISTRYINDEX);
   loom__setfuncs(L, ctx, scope_funcs);

@@ -431,8 +431,11 @@ int loom__push_outcome(lua_State *L, loom_ctx *ctx, loom_task *t,
   }
 }
 
+/* [-0, +0, v] The Task at 'idx'. Only from functions with the ctx as
+** upvalue 1 (every function of the core). */
 loom_task *loom__checktask(lua_State *L, int idx) {
-  return (loom_task *)luaL_checkudata(L, idx, LOOM_TASK_MT);
+  return (loom_task *)loom__checkobj(L, idx, loom_ctxup(L)->r_task_mt,
+                                     LOOM_TASK_MT);
 }
 
 /* [-0, +0, v] Raise an argument error unless the value at 'idx' can be
