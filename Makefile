@@ -6,10 +6,11 @@
 LUA      ?= lua5.4
 BUSTED   ?= busted
 CC       ?= cc
-PKGS     := lua5.4 liblua5.4-dev libuv1-dev lua-busted
+PKGS     := lua5.4 liblua5.4-dev libuv1-dev lua-busted lua-luv
 BENCH_PKGS := lua-luv lua-cqueues
 
 LUA_CFLAGS := $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
+LUA_LIBS   := $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4)
 UV_CFLAGS  := $(shell pkg-config --cflags libuv 2>/dev/null)
 UV_LIBS    := $(shell pkg-config --libs libuv 2>/dev/null || echo -luv)
 
@@ -32,9 +33,20 @@ SO   := $(BUILD)/loom/core.so
 
 LUA_ENV := LUA_PATH='./lua/?.lua;./lua/?/init.lua;;' LUA_CPATH='./$(BUILD)/?.so;;'
 
-.PHONY: all deps bench-deps test demo bench asan valgrind clean install lint
+# Embedding: the example host and the C tests link the core library
+# (found next to them through the rpath) like any host program would.
+HOST       := $(BUILD)/examples/host
+CTEST      := $(BUILD)/ctest/run
+CTEST_SRCS := $(sort $(wildcard spec/c/*.c))
+EMBED_CFLAGS = $(OPT) $(WARN) $(DEFS) -Icsrc $(LUA_CFLAGS) $(UV_CFLAGS) \
+               $(EXTRA_CFLAGS)
+EMBED_LIBS  = -L$(BUILD)/loom -l:core.so -Wl,-rpath,'$$ORIGIN/../loom' \
+              $(LUA_LIBS) $(UV_LIBS) -lpthread -ldl -lm $(EXTRA_LDFLAGS)
 
-all: $(SO)
+.PHONY: all deps bench-deps test demo bench asan valgrind clean install lint \
+        ctest host
+
+all: $(SO) $(HOST)
 
 $(BUILD)/obj/%.o: csrc/%.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -44,7 +56,23 @@ $(BUILD)/obj/%.o: csrc/%.c $(HDRS)
 $(SO): $(OBJS)
 	@mkdir -p $(dir $@)
 	@echo "LD $@"
-	@$(CC) $(LDFLAGS_ALL) -o $@ $(OBJS) $(UV_LIBS)
+	@$(CC) $(LDFLAGS_ALL) -o $@ $(OBJS) $(UV_LIBS) -ldl
+
+host: $(HOST)
+
+$(HOST): examples/host.c csrc/loom.h $(SO)
+	@mkdir -p $(dir $@)
+	@echo "CC $@"
+	@$(CC) $(EMBED_CFLAGS) -o $@ examples/host.c $(EMBED_LIBS)
+
+# The C tests of the embedding API: $(CTEST) runs them all and prints
+# "N passed, M failed" (tools/test.sh runs it when it exists).
+ctest: $(CTEST)
+
+$(CTEST): $(CTEST_SRCS) spec/c/ctest.h csrc/loom.h $(SO)
+	@mkdir -p $(dir $@)
+	@echo "CC $@"
+	@$(CC) $(EMBED_CFLAGS) -o $@ $(CTEST_SRCS) $(EMBED_LIBS)
 
 # Install missing Debian packages (root), or say what to run.
 deps:
@@ -54,12 +82,14 @@ bench-deps:
 	@sh tools/deps.sh $(PKGS) $(BENCH_PKGS)
 
 test: deps
-	@$(MAKE) --no-print-directory all
+	@$(MAKE) --no-print-directory all ctest
 	@sh tools/test.sh
 
 demo: deps
 	@$(MAKE) --no-print-directory all
 	@sh tools/demo.sh
+	@echo "==> $(HOST) (examples/host.c)"
+	@$(HOST)
 
 bench: bench-deps
 	@$(MAKE) --no-print-directory all
@@ -68,10 +98,11 @@ bench: bench-deps
 asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan \
 	  OPT='-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined' \
-	  EXTRA_LDFLAGS='-fsanitize=address,undefined' all
+	  EXTRA_LDFLAGS='-fsanitize=address,undefined' all ctest
 	@BUILD=build-asan SANITIZE=asan sh tools/test.sh
 
-valgrind: all
+valgrind: all ctest
+	@sh tools/deps.sh valgrind
 	@SANITIZE=valgrind sh tools/test.sh
 
 install: all

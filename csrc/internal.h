@@ -253,6 +253,7 @@ void loom__sched_init(loom_ctx *ctx);
 void loom__sched_prepare(lua_State *L, loom_ctx *ctx);
 int loom__loop_run(lua_State *L, loom_ctx *ctx, uv_run_mode mode);
 void loom__sched_open(lua_State *L, loom_ctx *ctx);
+int loom__run_done(loom_ctx *ctx);
 void loom__release_later(loom_ctx *ctx, int ref);
 void loom__release_now(lua_State *L, loom_ctx *ctx);
 void loom__report_unhandled(lua_State *L, loom_ctx *ctx, int errindex,

@@ -77,11 +77,24 @@ void loom__release_now(lua_State *L, loom_ctx *ctx) {
 ** Unhandled errors
 ** ===================================================================== */
 
+static int tostring_any(lua_State *L) {
+  luaL_tolstring(L, 1, NULL);
+  return 1;
+}
+
 /* The default handler: the error and its traceback to stderr. */
 static int default_unhandled(lua_State *L) {
   loom_ctx *ctx = loom_ctxup(L);
   loom_task *t = (loom_task *)luaL_testudata(L, 2, LOOM_TASK_MT);
-  const char *msg = luaL_tolstring(L, 1, NULL);
+  const char *msg;
+  lua_pushcfunction(L, tostring_any);
+  lua_pushvalue(L, 1);
+  if (lua_pcall(L, 1, 1, 0) != LUA_OK) {
+    lua_pop(L, 1);
+    lua_pushfstring(L, "(error object is a %s value; its __tostring failed)",
+                    luaL_typename(L, 1));
+  }
+  msg = lua_tostring(L, -1);
   fprintf(stderr, "loom: unhandled error: %s\n", msg);
   if (t != NULL && t->state == TS_DONE && t->status == TO_ERROR &&
       t->nres >= 2 && lua_rawequal(t->co, 1, 1) == 1) {
@@ -204,6 +217,7 @@ static void sched_settle(loom_ctx *ctx) {
 static void on_check(uv_check_t *h) {
   loom_ctx *ctx = (loom_ctx *)h->data;
   lua_State *L = ctx->drive;
+  int st;
   if (ctx->closing) return;
   if (ctx->ready_head != NULL || ctx->dead_n > 0) {
     if (!lua_checkstack(L, 4)) {
@@ -212,7 +226,10 @@ static void on_check(uv_check_t *h) {
     }
     lua_pushcfunction(L, sched_pass);
     lua_pushlightuserdata(L, ctx);
-    if (lua_pcall(L, 1, 0, 0) != LUA_OK) {
+    ctx->loop_depth++;   /* a loop run is under way: no nested loom.run */
+    st = lua_pcall(L, 1, 0, 0);
+    ctx->loop_depth--;
+    if (st != LUA_OK) {
       /* The pass itself failed (out of memory): report it, go on. */
       ctx->current = NULL;
       lua_pushnil(L);
@@ -301,20 +318,57 @@ static int kill_blocked(lua_State *L, loom_ctx *ctx, loom_scope *root) {
 ** loom.run, loom.start, loom.shutdown
 ** ===================================================================== */
 
-/* Run the loop until the run's root task and every task have finished. If
-** the loop runs dry first, every task is blocked with nothing left to wake
-** it: cancel them all; if some are still blocked after that (shielded),
-** close them. Returns 1 if a deadlock happened. */
+/* [-0, +0, -] Is the loom.run under way finished: its root task done and
+** no task left outside the subtree of loom.start's tasks (which a host may
+** run beside it and which loom.run does not wait for)? */
+int loom__run_done(loom_ctx *ctx) {
+  loom_scope *c;
+  if (!ctx->running || ctx->run_root == NULL ||
+      ctx->run_root->state != TS_DONE)
+    return 0;
+  for (c = ctx->top.child; c != NULL; c = c->next)
+    if (c != &ctx->started) return 0;
+  return 1;
+}
+
+/* Deadlock: cancel every subtree of the run (all but loom.start's). */
+static void cancel_run(loom_ctx *ctx) {
+  loom_scope *c;
+  for (c = ctx->top.child; c != NULL; c = c->next)
+    if (c != &ctx->started) loom__scope_cancel(ctx, c, CR_DEADLOCK);
+}
+
+/* Close the run's tasks still blocked after cancel_run. */
+static int kill_run_blocked(lua_State *L, loom_ctx *ctx) {
+  loom_scope *c;
+  int n = 0, k;
+again:
+  for (c = ctx->top.child; c != NULL; c = c->next) {
+    if (c == &ctx->started) continue;
+    if ((k = kill_blocked(L, ctx, c)) > 0) {
+      n += k;
+      goto again;   /* the tree changed */
+    }
+  }
+  return n;
+}
+
+/* Run the loop until the run's root task and every task of the run have
+** finished (loom__run_done). If the loop runs dry first, every task is
+** blocked with nothing left to wake it: cancel the run's tasks; if some are
+** still blocked after that (shielded), close them. Returns 1 if a deadlock
+** happened. */
 static int run_until_done(lua_State *L, loom_ctx *ctx, loom_task *root) {
   int deadlock = 0;
   for (;;) {
     int alive = loom__loop_run(L, ctx, UV_RUN_DEFAULT);
-    if (root->state == TS_DONE && ctx->ntasks == 0) break;
+    (void)root;
+    if (loom__run_done(ctx)) break;
     if (alive || ctx->ready_head != NULL) continue;
     if (!deadlock) {
       deadlock = 1;
-      loom__scope_cancel(ctx, &ctx->top, CR_DEADLOCK);
-    } else if (kill_blocked(L, ctx, &ctx->top) == 0) {
+      cancel_run(ctx);
+    } else if (kill_run_blocked(L, ctx) == 0) {
       break;  /* cannot happen: a join always waits on a blocked task */
     }
   }
@@ -390,10 +444,12 @@ static int l_shutdown(lua_State *L) {
     return luaL_error(L, "loom.shutdown: cannot be called from inside a "
                       "loom task or a running loop");
   if (!ctx->sched_ready) return 0;
-  for (s = ctx->started.child; s != NULL; s = s->next)
-    loom__scope_cancel(ctx, s, CR_SHUTDOWN);
   while (ctx->started.child != NULL) {
-    int alive = loom__loop_run(L, ctx, UV_RUN_ONCE);
+    int alive;
+    /* Also the tasks started meanwhile (by cleanup code, say). */
+    for (s = ctx->started.child; s != NULL; s = s->next)
+      loom__scope_cancel(ctx, s, CR_SHUTDOWN);
+    alive = loom__loop_run(L, ctx, UV_RUN_ONCE);
     if (!alive && ctx->ready_head == NULL && ctx->started.child != NULL &&
         kill_blocked(L, ctx, &ctx->started) == 0 && ++rounds > 2)
       break;

@@ -363,9 +363,7 @@ void loom__task_finished(lua_State *L, loom_ctx *ctx, loom_task *t,
   }
   loom__lot_wake_all(ctx, &t->joiners);
   ctx->ntasks--;
-  if (ctx->running && ctx->run_root != NULL &&
-      ctx->run_root->state == TS_DONE && ctx->ntasks == 0)
-    uv_stop(ctx->loop);
+  if (loom__run_done(ctx)) uv_stop(ctx->loop);
   loom__unanchor(L, ctx, t->ref);
   t->ref = LUA_NOREF;
 }

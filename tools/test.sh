@@ -10,6 +10,7 @@ export LOOM_BUILD="$BUILD"
 log=$(mktemp)
 trap 'rm -f "$log"' EXIT
 runner=""
+busted_cmd="busted --lua=lua5.4"
 case "${SANITIZE:-}" in
   asan)
     asan=$(${CC:-cc} -print-file-name=libasan.so)
@@ -19,13 +20,25 @@ case "${SANITIZE:-}" in
     export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
     ;;
   valgrind)
-    runner="valgrind --quiet --error-exitcode=99 --leak-check=no --suppressions=tools/valgrind.supp"
+    runner="valgrind --quiet --error-exitcode=99 --leak-check=no"
+    runner="$runner --suppressions=tools/valgrind.supp"
+    # busted re-executes itself with --lua, which valgrind would not
+    # follow: run it under lua5.4 directly.
+    busted_cmd="lua5.4 $(command -v busted) --ignore-lua"
     ;;
 esac
 passed=0; failed=0
 # The C tests (built by `make ctest`) print their own "N passed, M failed".
+# A runner that crashes, or whose exit status is not 0, counts as a
+# failure even if its summary line is missing or says 0 failed.
 if [ -x "$BUILD/ctest/run" ]; then
-  $runner "$BUILD/ctest/run" 2>&1 | tee -a "$log"
+  st=$(mktemp)
+  { $runner "$BUILD/ctest/run"; echo $? > "$st"; } 2>&1 | tee -a "$log"
+  if [ "$(cat "$st")" != 0 ]; then
+    grep -qE '^[0-9]+ passed, [1-9][0-9]* failed$' "$log" ||
+      echo "0 passed, 1 failed" >> "$log"
+  fi
+  rm -f "$st"
 fi
 for line in $(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tr ' ' '_'); do
   p=$(echo "$line" | cut -d_ -f1); f=$(echo "$line" | cut -d_ -f3)
@@ -33,7 +46,7 @@ for line in $(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tr ' ' '_'); do
 done
 : > "$log"
 # shellcheck disable=SC2086
-$runner busted --lua=lua5.4 -o plainTerminal ${BUSTED_ARGS:-} 2>&1 | tee "$log"
+$runner $busted_cmd -o plainTerminal ${BUSTED_ARGS:-} 2>&1 | tee "$log"
 sum=$(grep -E '[0-9]+ successes? / [0-9]+ failures? / [0-9]+ errors?' "$log" | tail -1)
 if [ -z "$sum" ]; then
   echo "busted did not finish (no summary line)"
