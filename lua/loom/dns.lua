@@ -1,2 +1,35 @@
---- Placeholder: filled in by its owner (exposed as loom.dns).
-return {}
+--- Name resolution (`loom.dns`), on libuv's `uv_getaddrinfo`.
+-- Lookups run in libuv's threadpool; a lookup whose task is cancelled is
+-- abandoned at once (libuv drops it if it has not started, otherwise it
+-- finishes in the background and its result is freed).
+-- @module loom.dns
+local core = require "loom.core"
+local errors = require "loom.errors"
+
+local error = error
+local new_ioerror = errors.IOError.new
+local getaddrinfo = core.getaddrinfo
+
+local M = {}
+
+--- Checkpoint. Resolve `host` (a name or a numeric address) into its
+-- addresses, in the resolver's order, one entry per address.
+-- @tparam string host name or numeric address (`"localhost"`, `"::1"`)
+-- @tparam[opt] integer port copied into every entry (default 0)
+-- @treturn table array of `{ addr = "127.0.0.1", family = "inet" or
+--   "inet6", port = n }`
+-- @raise `loom.IOError` (op `"getaddrinfo"`, code such as `"EAI_NONAME"`),
+--   `loom.Cancelled`
+-- @usage for _, a in ipairs(loom.dns.getaddrinfo("localhost", 80)) do
+--   print(a.family, a.addr, a.port) end
+function M.getaddrinfo(host, port)
+  local list, code, msg = getaddrinfo(host, port)
+  if list == nil then
+    local e = new_ioerror(code, ("%s: %s"):format(host, msg), "getaddrinfo")
+    e.host = host
+    error(e, 0)
+  end
+  return list
+end
+
+return M

@@ -1,2 +1,233 @@
---- Placeholder: filled in by its owner (exposed as loom.fs).
-return {}
+--- Files and directories (`loom.fs`), on libuv's threadpool.
+-- Every call here is a checkpoint: it runs in libuv's threadpool while the
+-- task waits, and a cancelled call returns at once with `loom.Cancelled`
+-- (libuv drops the work if it has not started; otherwise it finishes in
+-- the background and its result is discarded, and `loom.run` waits for it
+-- before it returns). Failures raise `loom.IOError` with `code` (libuv's
+-- name, e.g. `"ENOENT"`), `message` (which names the path), `op` (e.g.
+-- `"open"`) and `path`.
+-- @module loom.fs
+local core = require "loom.core"
+local errors = require "loom.errors"
+
+local error, select, type = error, select, type
+local concat = table.concat
+local new_ioerror = errors.IOError.new
+
+local M = {}
+
+-- Raise the IOError of a fail tuple of operation `op` on `path` (and
+-- `path2` for rename).
+local function raise(code, msg, op, path, path2)
+  local where = path
+  if path2 ~= nil then where = ("%s -> %s"):format(path, path2) end
+  local e = new_ioerror(code, where and (where .. ": " .. msg) or msg, op)
+  e.path = path
+  error(e, 0)
+end
+
+-- The core functions return `value | nil, code, message`. Their locals
+-- carry the public names, which argument errors quote.
+local open, stat, lstat = core.fs_open, core.fs_stat, core.fs_lstat
+local unlink, mkdir, rmdir = core.fs_unlink, core.fs_mkdir, core.fs_rmdir
+local rename, scandir = core.fs_rename, core.fs_scandir
+
+--- Checkpoint. Open a file.
+-- @tparam string path
+-- @tparam[opt="r"] string flags as `io.open`: `"r"`, `"w"`, `"a"`, `"r+"`,
+--   `"w+"`, `"a+"`, with an optional `"b"` (ignored), and `"x"` after
+--   `"w"` to fail with `EEXIST` if the file exists
+-- @tparam[opt=0666] integer mode permissions of a new file (before umask)
+-- @treturn File
+-- @raise `loom.IOError` (op `"open"`), `loom.Cancelled`
+-- @usage local f <close> = loom.fs.open("/tmp/x", "w", tonumber("600", 8))
+function M.open(path, flags, mode)
+  local f, code, msg = open(path, flags, mode)
+  if f == nil then raise(code, msg, "open", path) end
+  return f
+end
+
+--- Checkpoint. Information about a path (links followed).
+-- @tparam string path
+-- @treturn table `{ size =, type = "file" | "directory" | "link" | "fifo" |
+--   "socket" | "char" | "block" | "unknown", mode = permission bits,
+--   mtime =, atime =, ctime =, birthtime = (seconds, float), nlink =,
+--   uid =, gid =, ino =, dev =, rdev =, blksize =, blocks = }`
+-- @raise `loom.IOError` (op `"stat"`), `loom.Cancelled`
+-- @usage if loom.fs.stat(p).type == "directory" then ... end
+function M.stat(path)
+  local t, code, msg = stat(path)
+  if t == nil then raise(code, msg, "stat", path) end
+  return t
+end
+
+--- Checkpoint. Like `stat`, but a symbolic link is described itself.
+-- @tparam string path
+-- @treturn table as `stat`
+-- @raise `loom.IOError` (op `"lstat"`), `loom.Cancelled`
+function M.lstat(path)
+  local t, code, msg = lstat(path)
+  if t == nil then raise(code, msg, "lstat", path) end
+  return t
+end
+
+--- Checkpoint. Remove a file (not a directory).
+-- @tparam string path
+-- @treturn boolean `true`
+-- @raise `loom.IOError` (op `"unlink"`), `loom.Cancelled`
+-- @usage loom.fs.unlink("/tmp/x")
+function M.unlink(path)
+  local ok, code, msg = unlink(path)
+  if ok == nil then raise(code, msg, "unlink", path) end
+  return ok
+end
+
+--- Checkpoint. Create a directory.
+-- @tparam string path
+-- @tparam[opt=0777] integer mode permissions (before umask)
+-- @treturn boolean `true`
+-- @raise `loom.IOError` (op `"mkdir"`, e.g. `EEXIST`), `loom.Cancelled`
+-- @usage loom.fs.mkdir("/tmp/d", tonumber("700", 8))
+function M.mkdir(path, mode)
+  local ok, code, msg = mkdir(path, mode)
+  if ok == nil then raise(code, msg, "mkdir", path) end
+  return ok
+end
+
+--- Checkpoint. Remove an empty directory.
+-- @tparam string path
+-- @treturn boolean `true`
+-- @raise `loom.IOError` (op `"rmdir"`, e.g. `ENOTEMPTY`), `loom.Cancelled`
+function M.rmdir(path)
+  local ok, code, msg = rmdir(path)
+  if ok == nil then raise(code, msg, "rmdir", path) end
+  return ok
+end
+
+--- Checkpoint. Rename (move) `from` to `to`, replacing `to` if it is a
+-- file.
+-- @tparam string from
+-- @tparam string to
+-- @treturn boolean `true`
+-- @raise `loom.IOError` (op `"rename"`), `loom.Cancelled`
+-- @usage loom.fs.rename("/tmp/a", "/tmp/b")
+function M.rename(from, to)
+  local v, code, msg = rename(from, to)
+  if v == nil then raise(code, msg, "rename", from, to) end
+  return v
+end
+
+--- Checkpoint. The entries of a directory, sorted by name, without `.`
+-- and `..`.
+-- @tparam string path
+-- @treturn table array of `{ name =, type = "file" | "directory" | "link"
+--   | "fifo" | "socket" | "char" | "block" | "unknown" }`
+-- @raise `loom.IOError` (op `"scandir"`), `loom.Cancelled`
+-- @usage for _, e in ipairs(loom.fs.scandir(".")) do print(e.name, e.type)
+--   end
+function M.scandir(path)
+  local t, code, msg = scandir(path)
+  if t == nil then raise(code, msg, "scandir", path) end
+  return t
+end
+
+--- File objects, returned by `open`.
+-- Reads and writes without an offset use the file's position and advance
+-- it; with an offset they leave it. At most one read or write without an
+-- offset runs at a time; others wait their turn. A read that is cancelled
+-- does not move the position: the next read returns the same bytes.
+-- Closed files raise an error containing `closed`. `__gc` and `__close`
+-- close an unclosed file without blocking.
+-- @type File
+local File, native = core.File_methods, core.File_native
+local read, write = native.read, native.write
+local fstat, close = native.stat, native.close
+
+--- Checkpoint. Read up to `n` bytes.
+-- @tparam integer n the most bytes to read (0 gives `""`)
+-- @tparam[opt] integer offset read there, leaving the position alone
+-- @treturn string|nil the bytes, `nil` at the end of the file
+-- @raise `loom.IOError` (op `"read"`), `loom.Cancelled`, "closed"
+-- @usage local head = f:read(16, 0)
+function File:read(n, offset)
+  local s, code, msg = read(self, n, offset)
+  if s == nil and code ~= nil then raise(code, msg, "read", self.path) end
+  return s
+end
+
+--- Checkpoint. Write all of `data`.
+-- @tparam string data
+-- @tparam[opt] integer offset write there, leaving the position alone
+-- @treturn File the file itself
+-- @raise `loom.IOError` (op `"write"`), `loom.Cancelled`, "closed"
+-- @usage f:write("header\n"):write(body)
+function File:write(data, offset)
+  local r, code, msg = write(self, data, offset)
+  if r == nil then raise(code, msg, "write", self.path) end
+  return r
+end
+
+--- Checkpoint. Information about the open file (as `loom.fs.stat`).
+-- @treturn table
+-- @raise `loom.IOError` (op `"fstat"`), `loom.Cancelled`, "closed"
+function File:stat()
+  local t, code, msg = fstat(self)
+  if t == nil then raise(code, msg, "fstat", self.path) end
+  return t
+end
+
+--- Checkpoint. Close the file (idempotent). The file is closed even if
+-- the task is cancelled meanwhile (the close then ends in the
+-- background). Tasks waiting to read or write it raise "closed".
+-- @raise `loom.IOError` (op `"close"`), `loom.Cancelled`
+function File:close()
+  local ok, code, msg = close(self)
+  if ok == nil then raise(code, msg, "close", self.path) end
+end
+
+-- @section end
+
+-- The size of the reads of read_file: the file's size (+1 to see the end)
+-- in one go, at most 64 MiB at a time.
+local MAXCHUNK = 64 * 1024 * 1024
+
+--- Checkpoint. The whole content of a file (`""` for an empty file).
+-- @tparam string path
+-- @treturn string
+-- @raise `loom.IOError` (op `"open"`, `"read"`...), `loom.Cancelled`
+-- @usage local text = loom.fs.read_file("/etc/hostname")
+function M.read_file(path)
+  local f <close> = M.open(path, "r")
+  local size = f:stat().size
+  local chunk = size > 0 and size + 1 or 65536
+  if chunk > MAXCHUNK then chunk = MAXCHUNK end
+  local parts, n = {}, 0
+  while true do
+    local s = f:read(chunk)
+    if s == nil then break end
+    n = n + 1
+    parts[n] = s
+  end
+  f:close()
+  if n == 1 then return parts[1] end
+  return concat(parts, "", 1, n)
+end
+
+--- Checkpoint. Write `data` to a file, creating it or replacing its
+-- content. Not atomic: a failure or cancellation part way leaves a
+-- partial file.
+-- @tparam string path
+-- @tparam string data
+-- @raise `loom.IOError` (op `"open"`, `"write"`...), `loom.Cancelled`
+-- @usage loom.fs.write_file("/tmp/x", "hello\n")
+function M.write_file(path, data)
+  if type(data) ~= "string" then
+    error(("bad argument #2 to 'write_file' (string expected, got %s)")
+          :format(select("#", data) == 0 and "no value" or type(data)), 2)
+  end
+  local f <close> = M.open(path, "w")
+  f:write(data)
+  f:close()
+end
+
+return M

@@ -1,2 +1,137 @@
---- Placeholder: filled in by its owner (exposed as loom.process).
-return {}
+--- Child processes: `loom.process.spawn` and `loom.process.run`.
+-- @module loom.process
+local core = require "loom.core"
+local stream = require "loom.stream"
+local group = require "loom.group"
+
+local type, error, pairs, concat = type, error, pairs, table.concat
+local raise = stream._raise
+local with_group = group.with_group
+local process_spawn = core.process_spawn
+
+local M = {}
+
+local P = core.process_methods
+local raw_kill = P.kill
+
+--- Checkpoint. Start a child process.
+--
+-- `spec = { "cmd", "arg", ..., cwd =, env =, stdin =, stdout =, stderr = }`.
+-- The command is looked up in `PATH` (of `env` when given). `env` is the
+-- child's whole environment, a table `{ NAME = "value" }` (default: loom's
+-- own). Each of `stdin`, `stdout`, `stderr` is `"inherit"` (the default),
+-- `"null"` or `"pipe"`; piped ones are `Stream`s in `p.stdin`, `p.stdout`,
+-- `p.stderr`.
+--
+-- A `Process` has `p.pid`, `p:wait()` and `p:kill([signal])`. No zombie is
+-- left: if the task waiting in `p:wait()` is cancelled, the child gets
+-- SIGTERM, then SIGKILL 1 s later, and is reaped before the `Cancelled`
+-- goes on; a child nobody waits for is reaped when it exits, and
+-- `loom.run` terminates (as above) and reaps the children still running
+-- when its last task has finished.
+-- @tparam table spec
+-- @treturn Process
+-- @raise `loom.IOError` (op "spawn"), code `"ENOENT"` for a missing command
+-- @usage
+-- local p = loom.process.spawn{ "sort", stdin = "pipe", stdout = "pipe" }
+function M.spawn(spec)
+  if type(spec) ~= "table" then
+    error("bad argument #1 to 'spawn' (table expected, got " .. type(spec)
+          .. ")", 2)
+  end
+  local p, code, msg = process_spawn(spec)
+  if p == nil then raise(code, msg, "spawn") end
+  return p
+end
+
+--- Checkpoint. Wait until the child has exited and been reaped; returns
+-- `code, signal`: the exit code and `nil`, or `nil` and the name of the
+-- signal that killed it (`"SIGKILL"`). Can be called again (and from
+-- several tasks). If the waiting task is cancelled, the child is
+-- terminated (SIGTERM, SIGKILL after 1 s) and reaped, then the wait raises
+-- `Cancelled`.
+-- @function Process:wait
+-- @treturn ?integer code
+-- @treturn ?string signal
+
+--- Send a signal (a name or a number; default `"SIGTERM"`). Returns `true`,
+-- or `false` if the child has already been reaped. Not a checkpoint.
+-- @function Process:kill
+-- @param[opt] signal
+-- @raise `loom.IOError` (op "kill")
+function P.kill(p, sig)
+  local r, code, msg = raw_kill(p, sig)
+  if r == nil then raise(code, msg, "kill") end
+  return r
+end
+
+local function read_all(s, into)
+  while true do
+    local d = s:read()
+    if d == nil then break end
+    into[#into + 1] = d
+  end
+end
+
+local function feed(s, input)
+  local c <close> = s
+  if input ~= nil and #input > 0 then
+    local ok, e = pcall(s.write, s, input)
+    -- A child that exits without reading its input is not an error.
+    if not ok and not (type(e) == "table" and (e.code == "EPIPE" or
+                       e.code == "ECONNRESET")) then
+      error(e, 0)
+    end
+  end
+end
+
+--- Checkpoint. Run a command to completion and capture its output:
+-- returns `{ code =, signal =, stdout =, stderr = }`.
+--
+-- `spec` is the same as for `spawn`, plus `input` (a string fed to stdin,
+-- which is then closed). Defaults differ: `stdout` and `stderr` are
+-- `"pipe"` (captured as strings; `nil` in the result when not piped), and
+-- `stdin` is `"pipe"` with `input`, else `"null"`. A failing exit code is
+-- not an error: check `code`. If the task is cancelled, the child is
+-- terminated and reaped before `Cancelled` goes on.
+-- @tparam table spec
+-- @treturn table
+-- @raise `loom.IOError` (op "spawn")
+-- @usage
+-- local r = loom.process.run{ "tr", "a-z", "A-Z", input = "hi" }
+-- assert(r.code == 0 and r.stdout == "HI")
+function M.run(spec)
+  if type(spec) ~= "table" then
+    error("bad argument #1 to 'run' (table expected, got " .. type(spec)
+          .. ")", 2)
+  end
+  local input = spec.input
+  if input ~= nil and type(input) ~= "string" then
+    error("bad argument #1 to 'run' (spec.input must be a string)", 2)
+  end
+  local s = {}
+  for k, v in pairs(spec) do s[k] = v end
+  s.input = nil
+  s.stdout = spec.stdout or "pipe"
+  s.stderr = spec.stderr or "pipe"
+  s.stdin = spec.stdin or (input ~= nil and "pipe" or "null")
+  if input ~= nil and s.stdin ~= "pipe" then
+    error("bad argument #1 to 'run' (spec.input needs stdin = \"pipe\")", 2)
+  end
+  local p = M.spawn(s)
+  local out, err = {}, {}
+  local code, sig
+  with_group(function(g)
+    if p.stdin then g:spawn(feed, p.stdin, input) end
+    if p.stdout then g:spawn(read_all, p.stdout, out) end
+    if p.stderr then g:spawn(read_all, p.stderr, err) end
+    code, sig = p:wait()
+  end)
+  if p.stdout then p.stdout:close() end
+  if p.stderr then p.stderr:close() end
+  return { code = code, signal = sig,
+           stdout = p.stdout and concat(out) or nil,
+           stderr = p.stderr and concat(err) or nil }
+end
+
+return M

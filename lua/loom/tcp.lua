@@ -1,2 +1,43 @@
---- Placeholder: filled in by its owner (exposed as loom.tcp).
-return {}
+--- TCP: `loom.tcp.connect` and `loom.tcp.listen`.
+-- Streams and listeners are described in `loom.stream`.
+-- @module loom.tcp
+local core = require "loom.core"
+local stream = require "loom.stream"
+
+local raise = stream._raise
+local tcp_connect, tcp_listen = core.tcp_connect, core.tcp_listen
+
+local M = {}
+
+--- Checkpoint. Connect to `host`:`port` and return a `Stream`. A host name
+-- is resolved and each of its addresses tried in turn, so `"localhost"`
+-- works whether it resolves to `::1` or `127.0.0.1` first. TCP_NODELAY is
+-- on (`s:set_nodelay(false)` turns it off).
+-- @tparam string host a name or a numeric address
+-- @tparam integer port
+-- @treturn Stream
+-- @raise `loom.IOError` (op "connect"), e.g. code `"ECONNREFUSED"`
+-- @usage local s = loom.tcp.connect("127.0.0.1", 8080)
+function M.connect(host, port)
+  local s, code, msg = tcp_connect(host, port)
+  if s == nil then raise(code, msg, "connect") end
+  return s
+end
+
+--- Checkpoint. Listen on `host`:`port` (port 0: any free port; `l.port`
+-- tells which). `host` nil or `"*"`: every IPv4 address.
+-- @tparam ?string host
+-- @tparam integer port
+-- @tparam[opt] table opts `backlog` (default 511)
+-- @treturn Listener
+-- @raise `loom.IOError` (op "listen"), e.g. code `"EADDRINUSE"`
+-- @usage
+-- local l = loom.tcp.listen("127.0.0.1", 0)
+-- print(l.port)
+function M.listen(host, port, opts)
+  local l, code, msg = tcp_listen(host, port, opts)
+  if l == nil then raise(code, msg, "listen") end
+  return l
+end
+
+return M

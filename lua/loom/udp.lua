@@ -1,2 +1,105 @@
---- Placeholder: filled in by its owner (exposed as loom.udp).
-return {}
+--- UDP sockets (`loom.udp`).
+-- A socket receives from the moment it is bound: datagrams wait in a queue
+-- in the object (up to 1024; beyond that the kernel buffers, then drops),
+-- so a `receive_from` that is cancelled loses nothing. Host names are
+-- resolved with `loom.dns.getaddrinfo`; numeric addresses are used as
+-- they are. Failures raise `loom.IOError`.
+-- @module loom.udp
+local core = require "loom.core"
+local errors = require "loom.errors"
+local dns = require "loom.dns"
+
+local error, tostring, type = error, tostring, type
+local find, match = string.find, string.match
+local new_ioerror = errors.IOError.new
+
+local M = {}
+
+local function raise(code, msg, op, host, port)
+  local where = host and (port and ("%s:%s"):format(host, tostring(port))
+                          or host)
+  error(new_ioerror(code, where and (where .. ": " .. msg) or msg, op), 0)
+end
+
+local function numeric(host)
+  return type(host) ~= "string" or find(host, ":", 1, true) ~= nil or
+         match(host, "^%d+%.%d+%.%d+%.%d+$") ~= nil
+end
+
+-- The numeric address to use for `host` (a checkpoint for names): the
+-- first one of `family` if given, else the first one.
+local function resolve(host, port, family)
+  if numeric(host) then return host end
+  local list = dns.getaddrinfo(host, port)
+  for i = 1, #list do
+    if family == nil or list[i].family == family then return list[i].addr end
+  end
+  return list[1].addr
+end
+
+local bind = core.udp_bind
+
+--- Bind a UDP socket.
+-- A checkpoint only when `host` is a name (it is resolved first).
+-- @tparam string host local address (`"127.0.0.1"`, `"::1"`, `"0.0.0.0"`,
+--   or a name such as `"localhost"`)
+-- @tparam integer port local port, 0 for any free one (see `u.port`)
+-- @treturn Udp
+-- @raise `loom.IOError` (op `"bind"`, e.g. `"EADDRINUSE"`)
+-- @usage local u <close> = loom.udp.bind("127.0.0.1", 0)
+-- print(u.port)
+function M.bind(host, port)
+  local u, code, msg = bind(resolve(host, port), port)
+  if u == nil then raise(code, msg, "bind", host, port) end
+  return u
+end
+
+--- UDP socket objects, made by `bind`.
+-- Fields: `u.port` (the bound port), `u.family` (`"inet"` or `"inet6"`),
+-- `u.closed`. Closed sockets raise an error containing `closed`.
+-- @type Udp
+local Udp, native = core.Udp_methods, core.Udp_native
+local send_to, receive_from = native.send_to, native.receive_from
+local sockname = native.sockname
+
+--- Checkpoint. Send one datagram; returns once the kernel has it.
+-- @tparam string data the datagram (may be empty)
+-- @tparam string host destination address or name
+-- @tparam integer port destination port
+-- @raise `loom.IOError` (op `"send"`), `loom.Cancelled`, "closed"
+-- @usage u:send_to("ping", "127.0.0.1", 9999)
+function Udp:send_to(data, host, port)
+  if not numeric(host) then host = resolve(host, port, self.family) end
+  local ok, code, msg = send_to(self, data, host, port)
+  if ok == nil then raise(code, msg, "send", host, port) end
+end
+
+--- Checkpoint. Wait for a datagram and take it.
+-- @treturn string the data
+-- @treturn string the sender's address
+-- @treturn integer the sender's port
+-- @raise `loom.IOError` (op `"recv"`), `loom.Cancelled`, "closed" (also
+--   when the socket is closed while waiting)
+-- @usage local data, host, port = u:receive_from()
+function Udp:receive_from()
+  local data, host, port = receive_from(self)
+  if data == nil then raise(host, port, "recv") end
+  return data, host, port
+end
+
+--- The local address and port.
+-- @treturn string address
+-- @treturn integer port
+-- @raise `loom.IOError` (op `"getsockname"`), "closed"
+function Udp:sockname()
+  local host, port, msg = sockname(self)
+  if host == nil then raise(port, msg, "getsockname") end
+  return host, port
+end
+
+--- Close the socket (idempotent, never waits). A task blocked in
+-- `receive_from` raises an error containing `closed`; queued datagrams
+-- are dropped. Also the `__close` and `__gc` metamethods.
+-- @function close
+
+return M

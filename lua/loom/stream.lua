@@ -1,0 +1,222 @@
+--- Streams and listeners: the objects behind `loom.tcp` and `loom.pipe`
+-- (and the piped stdio of `loom.process`).
+--
+-- A `Stream` is a byte stream with a receive buffer: `read`, `read_exactly`,
+-- `read_line`, `write`, `shutdown`, `close`, `peername`, `sockname`,
+-- `set_nodelay` (TCP). A `Listener` accepts connections: `accept`, `serve`,
+-- `close`, `sockname`, fields `port` (TCP) and `path` (pipe).
+--
+-- I/O failures raise `loom.IOError` (fields `code`, `message`, `op`); end
+-- of stream is `nil`, not an error. Using a closed object raises an error
+-- containing "closed".
+-- @module loom.stream
+local core = require "loom.core"
+local errors = require "loom.errors"
+local group = require "loom.group"
+
+local error, type, getmetatable = error, type, getmetatable
+local IOError = errors.IOError
+local with_group = group.with_group
+local sleep = core.sleep
+
+local M = {}
+
+local S = core.stream_methods
+local L = core.listener_methods
+
+--- Raise the IOError of a fail tuple.
+local function raise(code, msg, op)
+  error(IOError.new(code, msg, op), 3)
+end
+M._raise = raise
+
+local raw_read, raw_read_exactly, raw_read_line = S.read, S.read_exactly,
+                                                  S.read_line
+local raw_write, raw_shutdown = S.write, S.shutdown
+local raw_peername, raw_sockname, raw_nodelay = S.peername, S.sockname,
+                                                S.set_nodelay
+
+--- Checkpoint. Read what has arrived: a string of 1 to `max` bytes (all
+-- that is buffered when `max` is nil), waiting if nothing has; `nil` at end
+-- of stream (and at every read after it). A cancelled read loses nothing:
+-- the bytes stay buffered for the next read.
+-- @function Stream:read
+-- @tparam[opt] integer max at most this many bytes
+-- @treturn ?string
+-- @raise `loom.IOError` (op "read"); an error containing "closed"
+-- @usage local data = s:read()
+function S.read(s, max)
+  local d, code, msg = raw_read(s, max)
+  if d == nil and code ~= nil then raise(code, msg, "read") end
+  return d
+end
+
+--- Checkpoint. Read exactly `n` bytes. Returns `nil` if the stream ends
+-- first (the bytes that did arrive stay buffered: `read` returns them).
+-- @function Stream:read_exactly
+-- @tparam integer n
+-- @treturn ?string
+-- @raise `loom.IOError` (op "read")
+-- @usage local header = s:read_exactly(4)
+function S.read_exactly(s, n)
+  local d, code, msg = raw_read_exactly(s, n)
+  if d == nil and code ~= nil then raise(code, msg, "read") end
+  return d
+end
+
+--- Checkpoint. Read one line, without its `"\n"` (a `"\r\n"` ending is
+-- removed too); `""` for an empty line; at end of stream the last line
+-- even without a newline, then `nil`.
+-- @function Stream:read_line
+-- @treturn ?string
+-- @raise `loom.IOError` (op "read")
+-- @usage for line in function() return s:read_line() end do print(line) end
+function S.read_line(s)
+  local d, code, msg = raw_read_line(s)
+  if d == nil and code ~= nil then raise(code, msg, "read") end
+  return d
+end
+
+--- Checkpoint. Write `data`; returns when the kernel has it (backpressure).
+-- The string is not copied. A write under way cannot be taken back: if the
+-- task is cancelled meanwhile, the write completes and `Cancelled` comes at
+-- the next checkpoint. Writing to a peer that has gone raises `IOError`
+-- (`EPIPE` or `ECONNRESET`), never SIGPIPE.
+-- @function Stream:write
+-- @tparam string data
+-- @return the stream
+-- @raise `loom.IOError` (op "write"); an error containing "closed"
+-- @usage s:write("hello\n")
+function S.write(s, data)
+  local r, code, msg = raw_write(s, data)
+  if r == nil then raise(code, msg, "write") end
+  return r
+end
+
+--- Checkpoint. Close the write side once pending writes are out: the peer
+-- reads end of stream; reading goes on. A second call does nothing.
+-- @function Stream:shutdown
+-- @raise `loom.IOError` (op "shutdown")
+-- @usage s:write(request); s:shutdown(); local reply = s:read()
+function S.shutdown(s)
+  local r, code, msg = raw_shutdown(s)
+  if r == nil then raise(code, msg, "shutdown") end
+end
+
+--- Close the stream (idempotent, never blocks). A task blocked on it gets
+-- an error containing "closed", and so does any later read or write.
+-- Streams are also to-be-closed values (`local s <close> = ...`) and are
+-- closed when collected.
+-- @function Stream:close
+
+--- The peer's address: `addr, port` (a pipe: `path, nil`).
+-- @function Stream:peername
+-- @raise `loom.IOError` (op "peername")
+function S.peername(s)
+  local a, b, c = raw_peername(s)
+  if a == nil then raise(b, c, "peername") end
+  return a, b
+end
+
+--- The local address: `addr, port` (a pipe: `path, nil`).
+-- @function Stream:sockname
+-- @raise `loom.IOError` (op "sockname")
+function S.sockname(s)
+  local a, b, c = raw_sockname(s)
+  if a == nil then raise(b, c, "sockname") end
+  return a, b
+end
+
+--- TCP_NODELAY on (`true`, the default for every TCP stream) or off.
+-- @function Stream:set_nodelay
+-- @tparam boolean on
+-- @return the stream
+function S.set_nodelay(s, on)
+  local r, code, msg = raw_nodelay(s, on)
+  if r == nil then raise(code, msg, "set_nodelay") end
+  return r
+end
+
+local raw_accept, raw_lsockname = L.accept, L.sockname
+
+--- Checkpoint. Wait for a connection and return its `Stream`. A cancelled
+-- accept loses no connection: connections wait in the listener's backlog
+-- until accepted. Several tasks may accept from one listener.
+-- @function Listener:accept
+-- @treturn Stream
+-- @raise `loom.IOError` (op "accept"); an error containing "closed"
+-- @usage local s = l:accept()
+function L.accept(l)
+  local s, code, msg = raw_accept(l, false)
+  if s == nil then raise(code, msg, "accept") end
+  return s
+end
+
+--- The bound address: `addr, port` (a pipe: `path, nil`).
+-- @function Listener:sockname
+function L.sockname(l)
+  local a, b, c = raw_lsockname(l)
+  if a == nil then raise(b, c, "sockname") end
+  return a, b
+end
+
+-- Errors after which an accept loop waits a little and goes on (no file
+-- descriptors or memory left for now), as Trio's serve_listeners does.
+local transient = { EMFILE = true, ENFILE = true, ENOMEM = true,
+                    ENOBUFS = true }
+
+local function serve_one(handler, s)
+  local c <close> = s
+  return handler(c)
+end
+
+local function callable(f)
+  if type(f) == "function" then return true end
+  local mt = getmetatable(f)
+  return type(mt) == "table" and mt.__call ~= nil
+end
+
+--- Checkpoint. The accept loop: each connection runs `handler(stream)` as
+-- a task of an internal group, and the stream is closed when the handler
+-- ends. Returns once the listener is closed (by another task) and every
+-- handler has finished. Cancelling the task that runs `serve` cancels its
+-- handlers; a handler that fails cancels the others and `serve` raises the
+-- group's `ErrorGroup`.
+-- @function Listener:serve
+-- @tparam function handler called with each Stream
+-- @raise `loom.ErrorGroup` (a handler failed), `loom.IOError` (op "accept")
+-- @usage l:serve(function(s)
+--   for line in function() return s:read_line() end do
+--     s:write(line .. "\n")
+--   end
+-- end)
+function L.serve(l, handler)
+  if not callable(handler) then
+    error("bad argument #1 to 'serve' (function expected, got " ..
+          type(handler) .. ")", 2)
+  end
+  local code, msg
+  with_group({ name = "serve" }, function(g)
+    while true do
+      local s
+      s, code, msg = raw_accept(l, true)
+      if s == false then return end                 -- the listener closed
+      if s ~= nil then
+        g:spawn(serve_one, handler, s)
+      elseif transient[code] then
+        sleep(0.1)
+      else
+        g:cancel()      -- stop the handlers, then raise the IOError below
+        return
+      end
+    end
+  end)
+  if code ~= nil then raise(code, msg, "accept") end
+end
+
+--- Close the listener (idempotent): tasks blocked in `accept` get an error
+-- containing "closed", `serve` returns once its handlers have finished. A
+-- pipe listener removes its socket file.
+-- @function Listener:close
+
+return M
