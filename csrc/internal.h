@@ -218,7 +218,8 @@ struct loom_ctx {
   int anchor_nfree, anchor_capfree, anchor_top;
   int *dead_refs;          /* anchors to release at the next pass */
   int dead_n, dead_cap;
-  void *ext;              /* extension data of the I/O and future files */
+  void *io;               /* the I/O layer's state (handle.c) */
+  void *ext;              /* extension data of the future files */
 };
 
 /* Metatable names. */
@@ -356,6 +357,9 @@ int loom__sigint_arm(loom_ctx *ctx);
 void loom__sigint_disarm(loom_ctx *ctx);
 /* Teardown of the Lua state: close every I/O handle without Lua (B13). */
 void loom__io_teardown(loom_ctx *ctx);
+/* loom.run's tasks are all done: end what they left running (child
+** processes), before loom.run waits for ctx->nclosing to reach 0. */
+void loom__io_run_end(loom_ctx *ctx);
 /* I/O family openers (io.c has weak defaults). */
 void loom__stream_open(lua_State *L, loom_ctx *ctx);
 void loom__tcp_open(lua_State *L, loom_ctx *ctx);
@@ -366,5 +370,6 @@ void loom__udp_open(lua_State *L, loom_ctx *ctx);
 void loom__dns_open(lua_State *L, loom_ctx *ctx);
 void loom__fs_open(lua_State *L, loom_ctx *ctx);
 void loom__handles_teardown(loom_ctx *ctx);
+void loom__processes_run_end(loom_ctx *ctx);
 
 #endif

@@ -42,6 +42,7 @@ WEAK void loom__fs_open(lua_State *L, loom_ctx *ctx) {
   (void)ctx;
 }
 WEAK void loom__handles_teardown(loom_ctx *ctx) { (void)ctx; }
+WEAK void loom__processes_run_end(loom_ctx *ctx) { (void)ctx; }
 WEAK int loom__sigint_arm(loom_ctx *ctx) {
   (void)ctx;
   return 0;
@@ -63,3 +64,7 @@ void loom__io_open(lua_State *L, loom_ctx *ctx) {
 /* [-0, +0, -] Close every I/O handle at state teardown, without Lua
 ** (rule B13); see handle.c. */
 void loom__io_teardown(loom_ctx *ctx) { loom__handles_teardown(ctx); }
+
+/* [-0, +0, -] loom.run's tasks are done: terminate the child processes
+** they left running (process.c), so that loom.run can wait for them. */
+void loom__io_run_end(loom_ctx *ctx) { loom__processes_run_end(ctx); }

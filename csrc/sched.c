@@ -372,8 +372,9 @@ static int run_until_done(lua_State *L, loom_ctx *ctx, loom_task *root) {
       break;  /* cannot happen: a join always waits on a blocked task */
     }
   }
-  /* Let closing I/O handles run their close callbacks (nothing outlives
-  ** loom.run). */
+  /* End what the tasks left running, and let closing I/O handles run
+  ** their close callbacks (nothing outlives loom.run). */
+  loom__io_run_end(ctx);
   while (ctx->nclosing > 0) loom__loop_run(L, ctx, UV_RUN_ONCE);
   loom__release_now(L, ctx);
   if (ctx->top.flags & SF_CANCELLED) {
