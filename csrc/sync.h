@@ -1,7 +1,7 @@
 /*
 ** sync.h: what the files of the synchronisation objects share (sync.c:
-** events, locks, semaphores, conditions and the class helpers; channel.c:
-** channels). Every object is a userdata whose metatable is a "loom.Xxx"
+** the class helpers; event.c, lock.c, semaphore.c, condition.c,
+** channel.c). Every object is a userdata whose metatable is a "loom.Xxx"
 ** class made by loom__sync_class; each method is a C closure with the
 ** context as upvalue 1 and the class's metatable as upvalue 2, so that a
 ** method checks its receiver with one metatable comparison.
@@ -51,6 +51,60 @@ int loom__sync_cancelled(loom_ctx *ctx, loom_task *t);
 ** traceback recorded where it was first raised. */
 int loom__sync_rethrow(lua_State *L, loom_ctx *ctx);
 
+/* [-0, +1, m] A new zeroed object of 'size' bytes and 'nuv' user values
+** with the class metatable (upvalue 2 of the running constructor). */
+void *loom__sync_new(lua_State *L, size_t size, int nuv);
+
+/* [-0, +r, e] with(fn, ...) protocol: the stack is [obj fn args...] and
+** the object is held; call fn(args...) under the task's message handler;
+** 'k' releases the object and returns fn's results or re-raises. */
+int loom__sync_with_call(lua_State *L, loom_ctx *ctx, lua_KFunction k);
+
+/* Did the protected call of loom__sync_with_call fail? */
+#define LOOM_WITH_FAILED(status) ((status) != LUA_OK && (status) != LUA_YIELD)
+
+/* [-0, +0, m] Make class 'name' (loom__sync_class) and set its
+** constructor 'ctor' as field 'field' of the core table on top. */
+void loom__sync_register(lua_State *L, loom_ctx *ctx, const char *name,
+                         const luaL_Reg *methods, const luaL_Reg *meta,
+                         lua_CFunction index, const char *field,
+                         lua_CFunction ctor);
+
+/* {====================================================================
+** Locks (lock.c), also used by conditions (condition.c)
+** ===================================================================== */
+
+typedef struct sync_lock {
+  loom_lot waiters;
+  unsigned owner;     /* id of the holding task; 0 when free */
+} sync_lock;
+
+#define check_lock(L, i) ((sync_lock *)loom__sync_check(L, i, LOOM_LOCK_MT))
+
+/* [-0, +0, -] Release 'lk': hand it to the first waiter, or free it. */
+void loom__lock_handoff(loom_ctx *ctx, sync_lock *lk);
+/* [-0, +0, e] A waiter of 'lk' resumed: raise Cancelled if its wait was
+** aborted; if it was handed the lock but cancelled since, pass it on and
+** raise Cancelled. */
+void loom__lock_woken(lua_State *L, loom_ctx *ctx, loom_task *t,
+                      sync_lock *lk);
+/* [-0, +0, v] Raise unless the running task holds 'lk'. */
+void loom__lock_check_owner(lua_State *L, loom_ctx *ctx, sync_lock *lk,
+                            const char *what);
+/* [-0, +0, y] Checkpoint: acquire 'lk' for the running task. */
+int loom__lock_acquire(lua_State *L, loom_ctx *ctx, sync_lock *lk);
+/* [-0, +0, v] Release 'lk' (the running task must hold it). */
+int loom__lock_release(lua_State *L, loom_ctx *ctx, sync_lock *lk);
+/* [-0, +r, y] lk:with(fn, ...) on the stack [lk fn args...]. */
+int loom__lock_with(lua_State *L, loom_ctx *ctx, sync_lock *lk);
+
+/* {====================================================================
+** Openers
+** ===================================================================== */
+void loom__event_open(lua_State *L, loom_ctx *ctx);
+void loom__lock_open(lua_State *L, loom_ctx *ctx);
+void loom__semaphore_open(lua_State *L, loom_ctx *ctx);
+void loom__condition_open(lua_State *L, loom_ctx *ctx);
 /* [-0, +0, m] Register the channel class and loom.core.channel in the core
 ** table on top of the stack (channel.c). */
 void loom__channel_open(lua_State *L, loom_ctx *ctx);
