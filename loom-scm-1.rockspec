@@ -55,6 +55,7 @@ build = {
         "csrc/sync.c",
         "csrc/task.c",
         "csrc/tcp.c",
+        "csrc/traceback.c",
         "csrc/udp.c",
       },
       defines = { "_DEFAULT_SOURCE", "_GNU_SOURCE" },

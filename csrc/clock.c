@@ -179,6 +179,56 @@ void loom__clock_sync(loom_ctx *ctx) {
   ctx->timer_due = due;
 }
 
+/* {====================================================================
+** Sleeping: a task's sleep is the timer of its root scope
+** ===================================================================== */
+
+static int k_return0(lua_State *L, int status, lua_KContext kc) {
+  (void)status;
+  loom__resumed(L, loom_ctxup(L), (loom_task *)kc);
+  return 0;
+}
+
+static int sleep_abort(loom_ctx *ctx, loom_task *t) {
+  loom__timer_clear(ctx, &t->root.timer);
+  t->root.timer.when = HUGE_VAL;
+  return LOOM_ABORT_SUCCEEDED;
+}
+
+static int sleep_until(lua_State *L, loom_ctx *ctx, loom_task *t,
+                       double when) {
+  if (when <= loom__now(ctx)) return loom__yield_now(L, ctx, t);
+  if (when == HUGE_VAL)   /* forever: only a cancellation wakes it */
+    return loom__suspend(L, t, sleep_abort, NULL, k_return0);
+  loom__timer_set(L, ctx, &t->root.timer, when);
+  loom__clock_sync(ctx);
+  return loom__suspend(L, t, sleep_abort, &t->root.timer, k_return0);
+}
+
+static double check_seconds(lua_State *L, int idx) {
+  double d;
+  luaL_argexpected(L, lua_type(L, idx) == LUA_TNUMBER, idx, "number");
+  d = lua_tonumber(L, idx);
+  if (d != d) luaL_argerror(L, idx, "NaN is not a duration");
+  return d;
+}
+
+/* Checkpoint. loom.checkpoint(): yield to the other ready tasks. */
+static int l_sleep(lua_State *L) {
+  loom_ctx *ctx = loom_ctxup(L);
+  double d = check_seconds(L, 1);
+  loom_task *t = loom__checkpoint_enter(L, ctx);
+  if (d <= 0) return loom__yield_now(L, ctx, t);
+  return sleep_until(L, ctx, t, loom__now(ctx) + d);
+}
+
+/* Checkpoint. loom.sleep_until(when) */
+static int l_sleep_until(lua_State *L) {
+  loom_ctx *ctx = loom_ctxup(L);
+  double when = check_seconds(L, 1);
+  return sleep_until(L, ctx, loom__checkpoint_enter(L, ctx), when);
+}
+
 /* [-0, +1, -] loom.now() */
 static int l_now(lua_State *L) {
   lua_pushnumber(L, loom__now(loom_ctxup(L)));
@@ -200,6 +250,8 @@ static int l_set_virtual_clock(lua_State *L) {
 
 static const luaL_Reg clock_funcs[] = {
   {"now", l_now},
+  {"sleep", l_sleep},
+  {"sleep_until", l_sleep_until},
   {"set_virtual_clock", l_set_virtual_clock},
   {NULL, NULL}
 };

@@ -15,6 +15,7 @@ LOOM_API int luaopen_loom_core(lua_State *L) {
   lua_newtable(L);
   loom__errors_open(L, ctx);
   loom__clock_open(L, ctx);
+  loom__traceback_open(L, ctx);
   loom__task_open(L, ctx);
   loom__scope_open(L, ctx);
   loom__group_open(L, ctx);

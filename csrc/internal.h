@@ -282,11 +282,18 @@ void loom__push_name(lua_State *L, loom_ctx *ctx, loom_task *t);
 void loom__push_name_of(lua_State *L, loom_ctx *ctx, loom_task *t,
                         int idx);
 int loom__push_outcome(lua_State *L, loom_ctx *ctx, loom_task *t, int tidx);
+int loom__yield_now(lua_State *L, loom_ctx *ctx, loom_task *t);
+void loom__task_open(lua_State *L, loom_ctx *ctx);
+
+/* {====================================================================
+** traceback.c
+** ===================================================================== */
 void loom__stash_rethrow(lua_State *L, loom_ctx *ctx, loom_task *t,
                          int errindex, int tbindex);
 lua_Integer loom__stash_take(lua_State *L, loom_ctx *ctx, loom_task *t,
                              int errindex);
-void loom__task_open(lua_State *L, loom_ctx *ctx);
+void loom__stash_clear(lua_State *L, loom_ctx *ctx, loom_task *t);
+void loom__traceback_open(lua_State *L, loom_ctx *ctx);
 
 /* {====================================================================
 ** scope.c

@@ -5,11 +5,12 @@
 ** yieldable xpcall with loom's message handler, so an error unwinds the
 ** task's own stack (its <close> variables and pcall handlers run, and may
 ** wait) before the task reports it (rule B8, SEMANTICS (b)). The message
-** handler takes the traceback at the raise point and keeps it in the
-** context's stash, keyed by the task, with the error value.
+** handler (traceback.c) takes the traceback at the raise point.
 **
-** When a task finishes, its results (or [error, traceback]) stay on its
-** dead coroutine's stack: join, wait and result copy them from there.
+** When a task finishes, its results (or [error, traceback, raise order])
+** stay on its dead coroutine's stack: join, wait and result copy them from
+** there. The message handler and the tracebacks are in traceback.c;
+** sleeping is in clock.c.
 **
 ** The one suspend primitive (rule B3): loom__suspend records the wait and
 ** its abort function in the task and yields the private token; the
@@ -80,133 +81,6 @@ void loom__resumed(lua_State *L, loom_ctx *ctx, loom_task *t) {
   t->wake = TW_NONE;
   if (wake == TW_CANCELLED)
     loom__raise_cancelled(L, ctx, loom__cancel_reason(t));
-}
-
-/* {====================================================================
-** The error stash: traceback of the last error raised in each task
-** ===================================================================== */
-
-/* [-0, +1, m] Push stash[t] (or nil). */
-static int stash_get(lua_State *L, loom_ctx *ctx, loom_task *t) {
-  if (!(t->flags & TF_STASH)) {
-    lua_pushnil(L);
-    return LUA_TNIL;
-  }
-  loom__pushref(L, ctx, ctx->r_stash);
-  lua_rawgetp(L, -1, t);
-  lua_remove(L, -2);
-  return lua_type(L, -1);
-}
-
-/* [-2, +0, m] stash[t] = {err, tb, rethrow, seq}: err and tb are on top;
-** seq numbers errors in the order they were raised. */
-static void stash_set(lua_State *L, loom_ctx *ctx, loom_task *t,
-                      int rethrow) {
-  lua_createtable(L, 4, 0);
-  lua_insert(L, -3);
-  lua_rawseti(L, -3, 2);
-  lua_rawseti(L, -2, 1);
-  lua_pushboolean(L, rethrow);
-  lua_rawseti(L, -2, 3);
-  lua_pushinteger(L, (lua_Integer)++ctx->err_seq);
-  lua_rawseti(L, -2, 4);
-  loom__pushref(L, ctx, ctx->r_stash);
-  lua_insert(L, -2);
-  lua_rawsetp(L, -2, t);
-  lua_pop(L, 1);
-  t->flags |= TF_STASH;
-}
-
-static void stash_clear(lua_State *L, loom_ctx *ctx, loom_task *t) {
-  if (!(t->flags & TF_STASH)) return;
-  loom__pushref(L, ctx, ctx->r_stash);
-  lua_pushnil(L);
-  lua_rawsetp(L, -2, t);
-  lua_pop(L, 1);
-  t->flags &= (unsigned char)~TF_STASH;
-}
-
-/* [-0, +0, m] Mark the error at 'errindex' as re-raised by loom in 't', so
-** that the message handler keeps its original traceback. With 'tbindex',
-** record that traceback for it (an error taken over from another task). */
-void loom__stash_rethrow(lua_State *L, loom_ctx *ctx, loom_task *t,
-                         int errindex, int tbindex) {
-  errindex = lua_absindex(L, errindex);
-  if (tbindex != 0) {
-    tbindex = lua_absindex(L, tbindex);
-    lua_pushvalue(L, errindex);
-    lua_pushvalue(L, tbindex);
-    stash_set(L, ctx, t, 1);
-    return;
-  }
-  if (stash_get(L, ctx, t) == LUA_TTABLE) {
-    lua_rawgeti(L, -1, 1);
-    if (lua_rawequal(L, -1, errindex)) {
-      lua_pushboolean(L, 1);
-      lua_rawseti(L, -3, 3);
-    }
-    lua_pop(L, 1);
-  }
-  lua_pop(L, 1);
-}
-
-/* [-0, +1, m] Push the traceback recorded for the error at 'errindex' in
-** 't', or a placeholder. Returns the error's raise-order number. */
-lua_Integer loom__stash_take(lua_State *L, loom_ctx *ctx, loom_task *t,
-                             int errindex) {
-  errindex = lua_absindex(L, errindex);
-  if (stash_get(L, ctx, t) == LUA_TTABLE) {
-    lua_rawgeti(L, -1, 1);
-    if (lua_rawequal(L, -1, errindex)) {
-      lua_Integer seq;
-      lua_rawgeti(L, -2, 4);
-      seq = lua_tointeger(L, -1);
-      lua_rawgeti(L, -3, 2);
-      lua_replace(L, -4);
-      lua_pop(L, 2);
-      return seq;
-    }
-    lua_pop(L, 1);
-  }
-  lua_pop(L, 1);
-  lua_pushliteral(L, "in task '");
-  loom__push_name(L, ctx, t);
-  lua_pushliteral(L, "':\n(no traceback)");
-  lua_concat(L, 3);
-  return (lua_Integer)++ctx->err_seq;
-}
-
-/* [-1, +1, m] The message handler of every loom xpcall: record where a new
-** error was raised (traceback with the task's name), pass it on as it
-** is. Cancelled values and loom's own re-raises are passed on untouched. */
-static int l_msgh(lua_State *L) {
-  loom_ctx *ctx = loom_ctxup(L);
-  loom_task *t = ctx->current;
-  if (t == NULL || t->co != L || loom__is_cancelled(L, ctx, 1)) return 1;
-  lua_settop(L, 1);
-  if (stash_get(L, ctx, t) == LUA_TTABLE) {    /* [err rec] */
-    int type = lua_type(L, 1);
-    lua_rawgeti(L, 2, 1);
-    lua_rawgeti(L, 2, 3);
-    if (lua_rawequal(L, -2, 1) &&
-        (lua_toboolean(L, -1) || type == LUA_TTABLE ||
-         type == LUA_TUSERDATA || type == LUA_TTHREAD ||
-         type == LUA_TFUNCTION)) {
-      lua_pushboolean(L, 0);
-      lua_rawseti(L, 2, 3);
-      lua_settop(L, 1);
-      return 1;
-    }
-  }
-  lua_settop(L, 1);
-  lua_pushvalue(L, 1);                         /* [err err] */
-  lua_pushliteral(L, "in task '");
-  loom__push_name(L, ctx, t);
-  lua_pushliteral(L, "':\n");
-  luaL_traceback(L, L, NULL, 1);
-  lua_concat(L, 4);                            /* [err err tb] */
-  stash_set(L, ctx, t, 0);
-  return 1;
 }
 
 /* {====================================================================
@@ -350,7 +224,7 @@ void loom__task_finished(lua_State *L, loom_ctx *ctx, loom_task *t,
   loom__timer_clear(ctx, &t->root.timer);
   loom__scope_unlink(ctx, &t->root);
   t->root.flags |= SF_EXITED;
-  stash_clear(L, ctx, t);
+  loom__stash_clear(L, ctx, t);
   if (t->group != NULL) {
     loom__group_child_done(L, ctx, t);
   } else if ((t->flags & TF_HOSTROOT) && t->status == TO_ERROR) {
@@ -586,14 +460,8 @@ static int l_task_tostring(lua_State *L) {
 }
 
 /* {====================================================================
-** Module functions: checkpoint, sleep, sleep_until, current_task
+** Module functions: checkpoint, current_task
 ** ===================================================================== */
-
-static int k_return0(lua_State *L, int status, lua_KContext kc) {
-  (void)status;
-  loom__resumed(L, loom_ctxup(L), (loom_task *)kc);
-  return 0;
-}
 
 /* After a plain yield the task tests for cancellation again: a cancel
 ** that arrived while it waited for its turn is delivered now (as Trio and
@@ -607,57 +475,19 @@ static int k_yielded(lua_State *L, int status, lua_KContext kc) {
   return 0;
 }
 
-static int yield_now(lua_State *L, loom_ctx *ctx, loom_task *t) {
+/* [-0, +0, y] Yield the running task 't' to the other ready tasks (the
+** second half of a checkpoint; sleep(0) too). */
+int loom__yield_now(lua_State *L, loom_ctx *ctx, loom_task *t) {
   loom__enqueue(ctx, t);
   return loom__suspend(L, t, NULL, NULL, k_yielded);
 }
 
-static int sleep_abort(loom_ctx *ctx, loom_task *t) {
-  loom__timer_clear(ctx, &t->root.timer);
-  t->root.timer.when = HUGE_VAL;
-  return LOOM_ABORT_SUCCEEDED;
-}
-
-static int sleep_until(lua_State *L, loom_ctx *ctx, loom_task *t,
-                       double when) {
-  if (when <= loom__now(ctx)) return yield_now(L, ctx, t);
-  if (when == HUGE_VAL)   /* forever: only a cancellation wakes it */
-    return loom__suspend(L, t, sleep_abort, NULL, k_return0);
-  loom__timer_set(L, ctx, &t->root.timer, when);
-  loom__clock_sync(ctx);
-  return loom__suspend(L, t, sleep_abort, &t->root.timer, k_return0);
-}
-
-static double check_seconds(lua_State *L, int idx) {
-  double d;
-  luaL_argexpected(L, lua_type(L, idx) == LUA_TNUMBER, idx, "number");
-  d = lua_tonumber(L, idx);
-  if (d != d) luaL_argerror(L, idx, "NaN is not a duration");
-  return d;
-}
-
-/* Checkpoint. loom.checkpoint(): yield to the other ready tasks. */
 static int l_checkpoint(lua_State *L) {
   loom_ctx *ctx = loom_ctxup(L);
-  return yield_now(L, ctx, loom__checkpoint_enter(L, ctx));
+  return loom__yield_now(L, ctx, loom__checkpoint_enter(L, ctx));
 }
 
 /* Checkpoint. loom.sleep(seconds) */
-static int l_sleep(lua_State *L) {
-  loom_ctx *ctx = loom_ctxup(L);
-  double d = check_seconds(L, 1);
-  loom_task *t = loom__checkpoint_enter(L, ctx);
-  if (d <= 0) return yield_now(L, ctx, t);
-  return sleep_until(L, ctx, t, loom__now(ctx) + d);
-}
-
-/* Checkpoint. loom.sleep_until(when) */
-static int l_sleep_until(lua_State *L) {
-  loom_ctx *ctx = loom_ctxup(L);
-  double when = check_seconds(L, 1);
-  return sleep_until(L, ctx, loom__checkpoint_enter(L, ctx), when);
-}
-
 static int l_current_task(lua_State *L) {
   loom_ctx *ctx = loom_ctxup(L);
   if (ctx->current == NULL) lua_pushnil(L);
@@ -677,10 +507,7 @@ static const luaL_Reg task_methods[] = {
 
 static const luaL_Reg task_funcs[] = {
   {"checkpoint", l_checkpoint},
-  {"sleep", l_sleep},
-  {"sleep_until", l_sleep_until},
   {"current_task", l_current_task},
-  {"msgh", l_msgh},
   {NULL, NULL}
 };
 
@@ -703,8 +530,5 @@ void loom__task_open(lua_State *L, loom_ctx *ctx) {
   lua_pushlightuserdata(L, ctx);
   lua_pushcclosure(L, task_main, 1);
   ctx->r_task_main = luaL_ref(L, LUA_REGISTRYINDEX);
-  lua_pushlightuserdata(L, ctx);
-  lua_pushcclosure(L, l_msgh, 1);
-  ctx->r_msgh = luaL_ref(L, LUA_REGISTRYINDEX);
   loom__setfuncs(L, ctx, task_funcs);
 }
