@@ -21,7 +21,9 @@ function M.stats()
   return core.stats()
 end
 
---- Raise an error naming what leaked if anything is still alive.
+--- Raise an error naming what leaked if anything is still alive: tasks,
+-- timers, anchored objects, stashed errors, scopes, ready tasks, open I/O
+-- handles.
 function M.assert_clean()
   collectgarbage()
   collectgarbage()
@@ -37,6 +39,12 @@ function M.assert_clean()
   end
   if not s.tree_empty then problems[#problems + 1] = "scopes left in tree" end
   if not s.ready_empty then problems[#problems + 1] = "ready tasks left" end
+  if core.io_stats then
+    local io = core.io_stats()
+    if io.open ~= 0 then
+      problems[#problems + 1] = io.open .. " open I/O handles"
+    end
+  end
   if #problems > 0 then
     error("loom leak check: " .. table.concat(problems, ", "), 2)
   end
