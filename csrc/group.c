@@ -282,9 +282,15 @@ static int k_spawn(lua_State *L, int status, lua_KContext kc) {
 /* g:spawn(fn, ...) -> Task. A checkpoint only when the group's limit makes
 ** it wait. */
 static int l_group_spawn(lua_State *L) {
-  check_group(L, 1);
+  loom_ctx *ctx = loom_ctxup(L);
+  loom_group *g = check_group(L, 1);
   loom__check_callable(L, 2);
-  return k_spawn(L, LUA_OK, 0);
+  check_open(L, g);
+  if (g->limit > 0 && g->nlive >= g->limit)
+    return k_spawn(L, LUA_OK, 0);   /* must wait for room */
+  loom__new_task(L, ctx, 2, lua_gettop(L) - 2, &g->scope, g);
+  g->nlive++;
+  return 1;
 }
 
 /* started(...): the child of g:start() is ready; hand the values to the
@@ -383,11 +389,12 @@ static int l_group_cancel(lua_State *L) {
 }
 
 static int l_group_index(lua_State *L) {
-  loom_group *g = check_group(L, 1);
+  loom_group *g;
   const char *k;
   lua_settop(L, 2);
   lua_pushvalue(L, 2);
   if (lua_rawget(L, lua_upvalueindex(2)) != LUA_TNIL) return 1;  /* method */
+  g = check_group(L, 1);
   k = lua_tostring(L, 2);
   if (k != NULL && strcmp(k, "cancel_called") == 0)
     lua_pushboolean(L, (g->scope.flags & SF_CANCELLED) != 0);

@@ -93,8 +93,7 @@ static int task_main_k(lua_State *co, int status, lua_KContext kc) {
   (void)kc;
   if (status == LUA_OK || status == LUA_YIELD) {   /* [msgh results...] */
     t->status = TO_OK;
-    lua_remove(co, 1);
-    return lua_gettop(co);
+    return lua_gettop(co) - 1;   /* the results; msgh is dropped */
   }
   if (loom__is_cancelled(co, ctx, -1)) {           /* [msgh err] */
     t->status = TO_CANCELLED;
@@ -130,21 +129,21 @@ loom_task *loom__new_task(lua_State *L, loom_ctx *ctx, int fidx, int nargs,
   loom_task *t;
   int i;
   fidx = lua_absindex(L, fidx);
-  luaL_checkstack(L, nargs + 4, "too many arguments");
-  co = lua_newthread(L);
+  /* A C function may push LUA_MINSTACK values; check only beyond that. */
+  if (nargs + 5 > LUA_MINSTACK)
+    luaL_checkstack(L, nargs + 5, "too many arguments");
   t = (loom_task *)lua_newuserdatauv(L, sizeof(loom_task), 1);
   memset(t, 0, sizeof(*t));
-  loom__pushref(L, ctx, ctx->r_task_mt);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->r_task_mt);
   lua_setmetatable(L, -2);
-  lua_pushvalue(L, -2);
-  lua_setiuservalue(L, -2, 1);                 /* [co t] */
-  lua_remove(L, -2);                           /* [t] */
-  if (!lua_checkstack(co, nargs + 3))
+  co = lua_newthread(L);                       /* [t co] */
+  if (nargs + 3 > LUA_MINSTACK && !lua_checkstack(co, nargs + 3))
     luaL_error(L, "loom: too many arguments for a task");
-  loom__pushref(co, ctx, ctx->r_task_main);
-  loom__pushref(co, ctx, ctx->r_msgh);
+  lua_rawgeti(co, LUA_REGISTRYINDEX, ctx->r_task_main);
+  lua_rawgeti(co, LUA_REGISTRYINDEX, ctx->r_msgh);
   for (i = 0; i <= nargs; i++) lua_pushvalue(L, fidx + i);
-  lua_xmove(L, co, nargs + 1);
+  lua_xmove(L, co, nargs + 1);                 /* fn, args -> co */
+  lua_setiuservalue(L, -2, 1);                 /* [t] */
   lua_pushvalue(L, -1);
   t->ref = loom__anchor(L, ctx);
   t->co = co;
@@ -280,7 +279,7 @@ void loom__task_kill(lua_State *L, loom_ctx *ctx, loom_task *t,
 ** coroutine of 't'. */
 static int push_co_values(lua_State *L, loom_task *t, int n) {
   int i;
-  luaL_checkstack(L, n, "too many results");
+  if (n + 2 > LUA_MINSTACK) luaL_checkstack(L, n, "too many results");
   if (!lua_checkstack(t->co, n)) luaL_error(L, "loom: too many results");
   for (i = 1; i <= n; i++) lua_pushvalue(t->co, i);
   lua_xmove(t->co, L, n);
@@ -417,11 +416,12 @@ static const char *const status_names[] = {
 
 static int l_task_index(lua_State *L) {
   loom_ctx *ctx = loom_ctxup(L);
-  loom_task *t = loom__checktask(L, 1);
+  loom_task *t;
   const char *k;
   lua_settop(L, 2);
   lua_pushvalue(L, 2);
   if (lua_rawget(L, lua_upvalueindex(2)) != LUA_TNIL) return 1;  /* method */
+  t = loom__checktask(L, 1);
   k = lua_tostring(L, 2);
   if (k != NULL && strcmp(k, "status") == 0)
     lua_pushstring(L, status_names[t->status]);
