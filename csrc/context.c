@@ -70,17 +70,15 @@ void loom__unanchor(lua_State *L, loom_ctx *ctx, int ref) {
   ctx->anchor_free[ctx->anchor_nfree++] = ref;
 }
 
-/* [-0, +0, v] The userdata at 'idx' if its metatable is the one with
-** registry reference 'mtref'; else raise the usual type error naming
-** 'tname'. Faster than luaL_checkudata, which looks the metatable up by
-** name. */
-void *loom__checkobj(lua_State *L, int idx, int mtref, const char *tname) {
+/* [-0, +0, v] The userdata at 'idx' if its metatable is 'mt' (compared by
+** address); else raise the usual type error naming 'tname'. Much cheaper
+** than luaL_checkudata, which looks the metatable up by name. */
+void *loom__checkobj(lua_State *L, int idx, const void *mt,
+                     const char *tname) {
   void *p = lua_touserdata(L, idx);
   if (p != NULL && lua_getmetatable(L, idx)) {
-    int same;
-    lua_rawgeti(L, LUA_REGISTRYINDEX, mtref);
-    same = lua_rawequal(L, -1, -2);
-    lua_pop(L, 2);
+    int same = lua_topointer(L, -1) == mt;
+    lua_pop(L, 1);
     if (same) return p;
   }
   return luaL_checkudata(L, idx, tname);

@@ -40,11 +40,9 @@ static const char *const reason_texts[CR_COUNT] = {
 /* [-0, +0, -] Is the value at 'idx' a Cancelled? */
 int loom__is_cancelled(lua_State *L, loom_ctx *ctx, int idx) {
   int r;
-  if (lua_type(L, idx) != LUA_TTABLE) return 0;
-  if (!lua_getmetatable(L, idx)) return 0;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->r_cancelled_mt);
-  r = lua_rawequal(L, -1, -2);
-  lua_pop(L, 2);
+  if (lua_type(L, idx) != LUA_TTABLE || !lua_getmetatable(L, idx)) return 0;
+  r = lua_topointer(L, -1) == ctx->cancelled_mt;
+  lua_pop(L, 1);
   return r;
 }
 
@@ -227,6 +225,7 @@ void loom__errors_open(lua_State *L, loom_ctx *ctx) {
   lua_pop(L, 1);
   push_class(L, -1, "loom.Cancelled");
   lua_setfield(L, -4, "Cancelled");
+  ctx->cancelled_mt = lua_topointer(L, -1);
   ctx->r_cancelled_mt = luaL_ref(L, LUA_REGISTRYINDEX);
   /* TimeoutError, TaskCancelled, ErrorGroup. */
   new_error_mt(L, "loom.TimeoutError");

@@ -23,7 +23,7 @@
 #include "internal.h"
 
 static loom_group *check_group(lua_State *L, int idx) {
-  return (loom_group *)loom__checkobj(L, idx, loom_ctxup(L)->r_group_mt,
+  return (loom_group *)loom__checkobj(L, idx, loom_ctxup(L)->group_mt,
                                       LOOM_GROUP_MT);
 }
 
@@ -440,6 +440,7 @@ void loom__group_open(lua_State *L, loom_ctx *ctx) {
   lua_pushlightuserdata(L, ctx);
   lua_pushcclosure(L, l_group_tostring, 1);
   lua_setfield(L, -2, "__tostring");
+  ctx->group_mt = lua_topointer(L, -1);
   ctx->r_group_mt = luaL_ref(L, LUA_REGISTRYINDEX);
   loom__setfuncs(L, ctx, group_funcs);
 }

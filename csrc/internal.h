@@ -212,6 +212,8 @@ struct loom_ctx {
   int r_cancelled[CR_COUNT];   /* one preallocated Cancelled per reason */
   int r_cancelled_mt, r_timeout_mt, r_taskcancelled_mt, r_errorgroup_mt;
   int r_interrupted_mt;
+  /* The same metatables' addresses, for one-comparison type checks. */
+  const void *task_mt, *group_mt, *scope_mt, *cancelled_mt;
   int r_unhandled;        /* loom.on_unhandled handler, or LUA_NOREF */
   int r_self;             /* the ctx userdata */
   int *anchor_free;        /* free slots of the anchor table */
@@ -243,7 +245,8 @@ void loom__pushref(lua_State *L, loom_ctx *ctx, int ref);
 int loom__anchor(lua_State *L, loom_ctx *ctx);
 void loom__unanchor(lua_State *L, loom_ctx *ctx, int ref);
 void loom__setfuncs(lua_State *L, loom_ctx *ctx, const luaL_Reg *l);
-void *loom__checkobj(lua_State *L, int idx, int mtref, const char *tname);
+void *loom__checkobj(lua_State *L, int idx, const void *mt,
+                     const char *tname);
 
 /* {====================================================================
 ** sched.c

@@ -175,7 +175,7 @@ int loom__cancel_reason(loom_task *t) {
 ** ===================================================================== */
 
 static loom_scope *check_scope(lua_State *L, int idx) {
-  return (loom_scope *)loom__checkobj(L, idx, loom_ctxup(L)->r_scope_mt,
+  return (loom_scope *)loom__checkobj(L, idx, loom_ctxup(L)->scope_mt,
                                       LOOM_SCOPE_MT);
 }
 
@@ -365,6 +365,7 @@ void loom__scope_open(lua_State *L, loom_ctx *ctx) {
   lua_pushlightuserdata(L, ctx);
   lua_pushcclosure(L, l_scope_tostring, 1);
   lua_setfield(L, -2, "__tostring");
+  ctx->scope_mt = lua_topointer(L, -1);
   ctx->r_scope_mt = luaL_ref(L, LUA_REGISTRYINDEX);
   loom__setfuncs(L, ctx, scope_funcs);
 }

@@ -305,7 +305,7 @@ int loom__push_outcome(lua_State *L, loom_ctx *ctx, loom_task *t,
 /* [-0, +0, v] The Task at 'idx'. Only from functions with the ctx as
 ** upvalue 1 (every function of the core). */
 loom_task *loom__checktask(lua_State *L, int idx) {
-  return (loom_task *)loom__checkobj(L, idx, loom_ctxup(L)->r_task_mt,
+  return (loom_task *)loom__checkobj(L, idx, loom_ctxup(L)->task_mt,
                                      LOOM_TASK_MT);
 }
 
@@ -526,6 +526,7 @@ void loom__task_open(lua_State *L, loom_ctx *ctx) {
   lua_pushlightuserdata(L, ctx);
   lua_pushcclosure(L, l_task_tostring, 1);
   lua_setfield(L, -2, "__tostring");
+  ctx->task_mt = lua_topointer(L, -1);
   ctx->r_task_mt = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_pushlightuserdata(L, ctx);
   lua_pushcclosure(L, task_main, 1);
