@@ -4,32 +4,9 @@
 local loom = require "loom"
 local S = require "spec.support"
 
--- Specs with sleeps run on the virtual clock, or on the real clock while
--- the virtual one hangs (see spec/testing_spec.lua); durations stay short
--- and every time check holds on both clocks.
 local vasync = S.vasync
-do
-  local reg, key = debug.getregistry(), "loom spec: virtual clock works"
-  if reg[key] == nil then
-    local p = assert(io.popen(("LUA_PATH='./lua/?.lua;./lua/?/init.lua;;' "
-      .. "LUA_CPATH='./%s/?.so;;' timeout 3 lua5.4 -e 'local l = require "
-      .. "\"loom\"; require(\"loom.testing\").run(function() l.with_group("
-      .. "function(g) g:spawn(l.sleep, 1); g:spawn(l.sleep, 2); l.timeout("
-      .. "3, l.checkpoint) end) end)' >/dev/null 2>&1; echo $?"):format(
-      os.getenv("LOOM_BUILD") or "build")))
-    reg[key] = p:read("a"):match("^0%s") ~= nil
-    p:close()
-  end
-  if not reg[key] then vasync = S.async end
-end
 
-local function took(t0, lo, slack)
-  local dt = loom.now() - t0
-  assert(dt >= lo - 1e-9, ("took %.6f s, less than %.6f s"):format(dt, lo))
-  assert(dt < lo + (slack or 0.25),
-         ("took %.6f s, expected about %.6f s"):format(dt, lo))
-  return dt
-end
+local took = S.took
 
 local function is_timeout(e) return loom.TimeoutError:is(e) end
 local function cancelled(e) return loom.is_cancelled(e) end

@@ -37,4 +37,36 @@ function S.catch(fn, ...)
   return e
 end
 
+--- Run Lua `code` in a child process with the in-tree build (for specs
+-- whose failure may crash or hang the process, or that need a fresh
+-- state); returns its exit status (124: killed by the timeout, 139: a
+-- segmentation fault) and its output (stdout and stderr).
+function S.run_lua(code, secs)
+  local path = os.tmpname()
+  local f = assert(io.open(path, "w"))
+  f:write(code)
+  f:close()
+  local cmd = ("LUA_PATH='./lua/?.lua;./lua/?/init.lua;;' "
+               .. "LUA_CPATH='./%s/?.so;;' timeout %d lua5.4 %s 2>&1; "
+               .. "echo \"exit=$?\""):format(os.getenv("LOOM_BUILD")
+                                             or "build", secs or 10, path)
+  local p = assert(io.popen(cmd))
+  local out = p:read("a")
+  p:close()
+  os.remove(path)
+  return tonumber(out:match("exit=(%d+)%s*$")), out
+end
+
+--- Assert that at least `lo` seconds and less than `lo + slack` (default
+-- 0.25) passed since `t0` on loom's clock (exact lower bound, loose upper
+-- bound); returns the duration.
+function S.took(t0, lo, slack)
+  local loom = require "loom"
+  local dt = loom.now() - t0
+  assert(dt >= lo - 1e-9, ("took %.6f s, less than %.6f s"):format(dt, lo))
+  assert(dt < lo + (slack or 0.25),
+         ("took %.6f s, expected about %.6f s"):format(dt, lo))
+  return dt
+end
+
 return S

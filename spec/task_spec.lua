@@ -3,24 +3,7 @@
 local loom = require "loom"
 local S = require "spec.support"
 
--- Specs with sleeps run on the virtual clock, or on the real clock while
--- the virtual one hangs (see spec/testing_spec.lua); durations stay short
--- and every time check holds on both clocks.
 local vasync = S.vasync
-do
-  local reg, key = debug.getregistry(), "loom spec: virtual clock works"
-  if reg[key] == nil then
-    local p = assert(io.popen(("LUA_PATH='./lua/?.lua;./lua/?/init.lua;;' "
-      .. "LUA_CPATH='./%s/?.so;;' timeout 3 lua5.4 -e 'local l = require "
-      .. "\"loom\"; require(\"loom.testing\").run(function() l.with_group("
-      .. "function(g) g:spawn(l.sleep, 1); g:spawn(l.sleep, 2); l.timeout("
-      .. "3, l.checkpoint) end) end)' >/dev/null 2>&1; echo $?"):format(
-      os.getenv("LOOM_BUILD") or "build")))
-    reg[key] = p:read("a"):match("^0%s") ~= nil
-    p:close()
-  end
-  if not reg[key] then vasync = S.async end
-end
 
 -- Run `body(t, ...)` where `t` is a task of another group than the one
 -- calling body: body runs in a sibling task, so that t failing does not

@@ -5,23 +5,7 @@ local loom = require "loom"
 local testing = require "loom.testing"
 local S = require "spec.support"
 
--- Run Lua `code` in a child process with the in-tree build; returns its
--- exit status (124: killed by the timeout) and its output.
-local function run_lua(code, secs)
-  local path = os.tmpname()
-  local f = assert(io.open(path, "w"))
-  f:write(code)
-  f:close()
-  local cmd = ("LUA_PATH='./lua/?.lua;./lua/?/init.lua;;' "
-               .. "LUA_CPATH='./%s/?.so;;' timeout %d lua5.4 %s 2>&1; "
-               .. "echo \"exit=$?\""):format(os.getenv("LOOM_BUILD")
-                                             or "build", secs or 10, path)
-  local p = assert(io.popen(cmd))
-  local out = p:read("a")
-  p:close()
-  os.remove(path)
-  return tonumber(out:match("exit=(%d+)%s*$")), out
-end
+local run_lua = S.run_lua
 
 -- Does the virtual clock survive a task being ready while deadlines are
 -- pending? (It spins forever inside libuv 1.44's timer loop otherwise.)

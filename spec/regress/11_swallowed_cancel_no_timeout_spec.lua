@@ -3,10 +3,7 @@
 -- checkpoint, and the timeout raises TimeoutError.
 local loom = require "loom"
 local S = require "spec.support"
--- The virtual clock when it works (probed by the other specs), else the
--- real clock: durations are short either way.
-local vasync = debug.getregistry()["loom spec: virtual clock works"]
-               and S.vasync or S.async
+local vasync = S.vasync
 
 describe("regression 11: swallowed cancel inside a timeout", function()
   it("pcall(sleep) then sleep: the second sleep raises, TimeoutError "

@@ -3,10 +3,7 @@
 -- explicit cancel wins (Cancelled), no TimeoutError.
 local loom = require "loom"
 local S = require "spec.support"
--- The virtual clock when it works (probed by the other specs), else the
--- real clock: durations are short either way.
-local vasync = debug.getregistry()["loom spec: virtual clock works"]
-               and S.vasync or S.async
+local vasync = S.vasync
 
 describe("regression 12: timeout versus an explicit cancel", function()
   it("an enclosing scope cancelled after the deadline fired catches it",

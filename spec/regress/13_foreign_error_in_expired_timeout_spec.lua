@@ -4,10 +4,7 @@
 -- comes out.
 local loom = require "loom"
 local S = require "spec.support"
--- The virtual clock when it works (probed by the other specs), else the
--- real clock: durations are short either way.
-local vasync = debug.getregistry()["loom spec: virtual clock works"]
-               and S.vasync or S.async
+local vasync = S.vasync
 
 describe("regression 13: foreign error during an expired timeout",
          function()

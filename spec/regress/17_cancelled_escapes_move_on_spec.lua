@@ -3,10 +3,7 @@
 -- earlier group was cancelled and left.
 local loom = require "loom"
 local S = require "spec.support"
--- The virtual clock when it works (probed by the other specs), else the
--- real clock: durations are short either way.
-local vasync = debug.getregistry()["loom spec: virtual clock works"]
-               and S.vasync or S.async
+local vasync = S.vasync
 
 describe("regression 17: Cancelled escaping an exited move_on", function()
   it("later checkpoints and sleeps do not raise", vasync(function()

@@ -4,10 +4,7 @@
 -- still cancelled; once the outer ErrorGroup is caught nothing is left.
 local loom = require "loom"
 local S = require "spec.support"
--- The virtual clock when it works (probed by the other specs), else the
--- real clock: durations are short either way.
-local vasync = debug.getregistry()["loom spec: virtual clock works"]
-               and S.vasync or S.async
+local vasync = S.vasync
 
 describe("regression 1: nested group swallowing an outer cancel", function()
   it("the outer abort still cancels the rest of the outer body",

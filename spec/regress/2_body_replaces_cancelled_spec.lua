@@ -3,10 +3,7 @@
 -- errors and the host is not left cancelled afterwards.
 local loom = require "loom"
 local S = require "spec.support"
--- The virtual clock when it works (probed by the other specs), else the
--- real clock: durations are short either way.
-local vasync = debug.getregistry()["loom spec: virtual clock works"]
-               and S.vasync or S.async
+local vasync = S.vasync
 
 local function raising_close(msg)
   return setmetatable({}, { __close = function(_, e)

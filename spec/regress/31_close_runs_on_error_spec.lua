@@ -3,10 +3,7 @@
 -- sees the error, and its nested groups are joined first.
 local loom = require "loom"
 local S = require "spec.support"
--- The virtual clock when it works (probed by the other specs), else the
--- real clock: durations are short either way.
-local vasync = debug.getregistry()["loom spec: virtual clock works"]
-               and S.vasync or S.async
+local vasync = S.vasync
 
 describe("regression 31: <close> variables of a failing task", function()
   it("run, and may wait under a shield, before the group sees the error",

@@ -3,10 +3,7 @@
 -- the Cancelled; also through a nested group.
 local loom = require "loom"
 local S = require "spec.support"
--- The virtual clock when it works (probed by the other specs), else the
--- real clock: durations are short either way.
-local vasync = debug.getregistry()["loom spec: virtual clock works"]
-               and S.vasync or S.async
+local vasync = S.vasync
 
 local function failing_cleanup(msg)
   return function()

@@ -3,10 +3,7 @@
 -- unwinds: an enclosing timeout that expires meanwhile still raises.
 local loom = require "loom"
 local S = require "spec.support"
--- The virtual clock when it works (probed by the other specs), else the
--- real clock: durations are short either way.
-local vasync = debug.getregistry()["loom spec: virtual clock works"]
-               and S.vasync or S.async
+local vasync = S.vasync
 
 local function slow_cleanup_child()
   local ok, e = pcall(loom.sleep, 1)

@@ -5,10 +5,7 @@
 -- its own TimeoutError there, then the outer one raises too.
 local loom = require "loom"
 local S = require "spec.support"
--- The virtual clock when it works (probed by the other specs), else the
--- real clock: durations are short either way.
-local vasync = debug.getregistry()["loom spec: virtual clock works"]
-               and S.vasync or S.async
+local vasync = S.vasync
 
 describe("regression 9: timeout after a caught cancellation", function()
   it("timeout(0) after a caught cancel raises TimeoutError", S.async(function()
