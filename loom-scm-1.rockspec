@@ -27,6 +27,7 @@ build = {
     ["loom.core"] = {
       -- Must list the same files as the Makefile's csrc/*.c (make lint).
       sources = {
+        "csrc/args.c",
         "csrc/channel.c",
         "csrc/clock.c",
         "csrc/condition.c",
@@ -35,11 +36,13 @@ build = {
         "csrc/dns.c",
         "csrc/errors.c",
         "csrc/event.c",
+        "csrc/file.c",
         "csrc/fs.c",
         "csrc/future.c",
         "csrc/group.c",
         "csrc/handle.c",
         "csrc/io.c",
+        "csrc/listener.c",
         "csrc/lock.c",
         "csrc/luv.c",
         "csrc/parking.c",

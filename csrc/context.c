@@ -122,8 +122,10 @@ static int ctx_gc(lua_State *L) {
   *box = NULL;
   ctx->closing = 1;
   ctx->current = NULL;
+  /* I/O objects can exist without any task having run (a UDP socket
+  ** bound at the top level of a script): always tear the I/O layer down. */
+  loom__io_teardown(ctx);
   if (ctx->sched_ready) {
-    loom__io_teardown(ctx);
     close_ctx_handle(ctx, (uv_handle_t *)&ctx->h.check);
     close_ctx_handle(ctx, (uv_handle_t *)&ctx->h.idle);
     close_ctx_handle(ctx, (uv_handle_t *)&ctx->h.timer);

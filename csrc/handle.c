@@ -1,6 +1,7 @@
 /*
-** handle.c: lifetime of the libuv handles and requests of loom's I/O
-** (rules B5, B6, B7, B13; the protocol is described in io.h).
+** handle.c: the I/O state of a context and the lifetime of the libuv
+** handles of loom's I/O (rules B5, B6, B7, B13; the protocol is described
+** in io.h).
 **
 ** Every handle lives in a malloc'd block owned by libuv until its close
 ** callback and by at most one Lua userdata until its __gc; the second to
@@ -8,66 +9,27 @@
 ** dangling pointer (the box is cleared by __gc). Since libuv points only
 ** into the block, never into Lua memory, the userdata itself needs no
 ** anchor: the Lua values libuv does point into (strings being written)
-** are pinned by their requests. Every block of a context is linked in
-** its loom_io, which is what lets loom__handles_teardown close them all
-** without Lua when the state goes (B13). The loom_io of a
-** context is found through a small mutex-guarded registry (contexts of
-** different Lua states may live on different threads), and outlives its
-** context until the last block and request are freed: after teardown,
-** io->ctx is NULL and callbacks only free memory.
-**
-** Requests: a block starting with a loom_ioreq. A task waiting for one is
-** woken by its callback through loom__ioreq_finish; a task that gave up
-** (abort SUCCEEDED after uv_cancel) leaves the block to the callback,
-** which frees it and releases its pinned value at the next pass.
+** are pinned by their requests (req.c). Every block of a context is
+** linked in its loom_io (ctx->io), which is what lets
+** loom__handles_teardown close them all without Lua when the state goes
+** (B13). The loom_io is reference-counted by every block, request and
+** File state, and outlives its context until the last of them is freed:
+** after teardown, io->ctx is NULL and callbacks only free memory.
 */
 #include <stdlib.h>
 #include <string.h>
 
 #include <dirent.h>
 
-#include "io.h"
+#include "req.h"
 
 /* {====================================================================
-** Registry of I/O states, one per context
+** The I/O state
 ** ===================================================================== */
-
-static uv_once_t registry_once = UV_ONCE_INIT;
-static uv_mutex_t registry_lock;
-static loom_io *registry;
-
-/* [-0, +0, -] Once per process: the registry's mutex. */
-static void registry_init(void) {
-  if (uv_mutex_init(&registry_lock) != 0) abort();
-}
-
-/* [-0, +0, -] The I/O state of 'ctx', or NULL if it has none. */
-loom_io *loom__io(loom_ctx *ctx) {
-  loom_io *io;
-  uv_once(&registry_once, registry_init);
-  uv_mutex_lock(&registry_lock);
-  for (io = registry; io != NULL && io->ctx != ctx; io = io->next) {
-  }
-  uv_mutex_unlock(&registry_lock);
-  return io;
-}
-
-/* [-0, +0, -] Take 'io' out of the registry (its context is going). */
-static void registry_remove(loom_io *io) {
-  loom_io **pp;
-  uv_mutex_lock(&registry_lock);
-  for (pp = &registry; *pp != NULL; pp = &(*pp)->next) {
-    if (*pp == io) {
-      *pp = io->next;
-      break;
-    }
-  }
-  uv_mutex_unlock(&registry_lock);
-}
 
 /* [-0, +0, -] Drop a reference to 'io'; free it once its context is gone
 ** and nothing points to it. */
-static void io_unref(loom_io *io) {
+void loom__io_unref(loom_io *io) {
   if (--io->nrefs == 0 && io->ctx == NULL) {
     free(io->signals);
     free(io->procs);
@@ -105,7 +67,7 @@ static void handle_free(loom_handle *h) {
   else io->handles = h->next;
   if (h->next != NULL) h->next->prev = h->prev;
   free(h);
-  io_unref(io);
+  loom__io_unref(io);
 }
 
 /* [-0, +1, m] A new block owned by a new userdata box. */
@@ -173,8 +135,8 @@ loom_handle *loom__handle_box(lua_State *L, int idx) {
 
 /* [-0, +0, v] The block of the box at 'idx' with metatable 'mt'. */
 loom_handle *loom__handle_check(lua_State *L, int idx, const char *mt) {
-  loom_handle **box = (loom_handle **)luaL_checkudata(L, idx, mt);
-  if (*box == NULL) luaL_error(L, "loom: the object is closed");
+  loom_handle **box = (loom_handle **)loom__checkudata(L, idx, mt);
+  if (*box == NULL) loom__error(L, "loom: the object is closed");
   return *box;
 }
 
@@ -211,81 +173,10 @@ void loom__handles_teardown(loom_ctx *ctx) {
     next = h->next;  /* 'h' may be freed by its close */
     if (!(h->flags & LH_CLOSING)) loom__handle_close(h);
   }
-  registry_remove(io);
   io->ctx = NULL;
+  ctx->io = NULL;
   io->nrefs++;   /* io_unref checks ctx; balance to run that check */
-  io_unref(io);
-}
-
-/* {====================================================================
-** Requests
-** ===================================================================== */
-
-/* [-0, +0, m] A zeroed request block. */
-void *loom__ioreq_new(lua_State *L, loom_ctx *ctx, size_t size) {
-  loom_io *io = loom__io(ctx);
-  loom_ioreq *r = (loom_ioreq *)calloc(1, size);
-  if (r == NULL || io == NULL) {
-    free(r);
-    luaL_error(L, "loom: out of memory (I/O request)");
-  }
-  r->io = io;
-  r->ref = LUA_NOREF;
-  io->nrefs++;
-  return r;
-}
-
-/* [-0, +0, -] Free a request block. */
-static void req_release(loom_ioreq *r) {
-  loom_io *io = r->io;
-  free(r);
-  io_unref(io);
-}
-
-/* [-0, +0, -] Callback side: wake the waiter, or free an abandoned
-** block (its pinned value is released at the next scheduler pass). */
-void loom__ioreq_finish(loom_ioreq *r, int status) {
-  loom_ctx *ctx = r->io->ctx;
-  r->status = status;
-  if (ctx != NULL && ctx->closing) ctx = NULL;
-  if (r->waiter != NULL && ctx != NULL) {
-    loom_task *t = r->waiter;
-    r->waiter = NULL;
-    loom__wake(ctx, t, TW_OK);
-    return;
-  }
-  if (ctx != NULL) loom__release_later(ctx, r->ref);
-  req_release(r);
-}
-
-/* [-0, +0, -] Will loom__ioreq_finish hand the result to a task? */
-int loom__ioreq_wanted(loom_ioreq *r) {
-  loom_ctx *ctx = r->io->ctx;
-  return r->waiter != NULL && ctx != NULL && !ctx->closing;
-}
-
-/* [-0, +0, -] Lua side: unpin and free a finished request. */
-void loom__ioreq_free(lua_State *L, loom_ctx *ctx, loom_ioreq *r) {
-  loom__unanchor(L, ctx, r->ref);
-  req_release(r);
-}
-
-/* Abort function (pure C): the request cannot be stopped, the task
-** waits for its result (B9). */
-int loom__ioreq_abort_failed(loom_ctx *ctx, loom_task *t) {
-  (void)ctx;
-  (void)t;
-  return LOOM_ABORT_FAILED;
-}
-
-/* Abort function (pure C): uv_cancel the request; SUCCEEDED abandons it
-** to its callback, EBUSY makes the abort FAILED. */
-int loom__ioreq_abort_cancel(loom_ctx *ctx, loom_task *t) {
-  loom_ioreq *r = (loom_ioreq *)t->wait_obj;
-  (void)ctx;
-  if (uv_cancel(r->uv) != 0) return LOOM_ABORT_FAILED;
-  r->waiter = NULL;   /* the callback (UV_ECANCELED) frees the block */
-  return LOOM_ABORT_SUCCEEDED;
+  loom__io_unref(io);
 }
 
 /* {====================================================================
@@ -330,21 +221,20 @@ static int l_io_stats(lua_State *L) {
 
 static const luaL_Reg handle_funcs[] = {
   {"io_stats", l_io_stats},
+  {"mark_wrappers", loom__l_mark_wrappers},
   {NULL, NULL}
 };
 
-/* [-0, +0, m] Make the I/O state of 'ctx'; register io_stats in the core
-** table on top. */
+/* [-0, +0, m] Make the I/O state of 'ctx' if it has none (every family
+** opener calls this); register the request guard's metatable, and
+** io_stats and mark_wrappers in the core table on top. */
 void loom__handles_open(lua_State *L, loom_ctx *ctx) {
-  loom_io *io = loom__io(ctx);
-  if (io == NULL) {
-    io = (loom_io *)calloc(1, sizeof(loom_io));
+  if (ctx->io == NULL) {
+    loom_io *io = (loom_io *)calloc(1, sizeof(loom_io));
     if (io == NULL) luaL_error(L, "loom: out of memory (I/O state)");
     io->ctx = ctx;
-    uv_mutex_lock(&registry_lock);
-    io->next = registry;
-    registry = io;
-    uv_mutex_unlock(&registry_lock);
+    ctx->io = io;
   }
+  loom__req_open(L, ctx);
   loom__setfuncs(L, ctx, handle_funcs);
 }

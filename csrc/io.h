@@ -1,6 +1,18 @@
 /*
-** io.h: what loom's I/O files share (handle.c, status.c, stream.c, tcp.c,
-** pipe.c, process.c, signal.c, and udp.c, dns.c, fs.c).
+** io.h: what loom's I/O files share: the I/O state and handles
+** (handle.c), argument checks for wrapped functions (args.c) and
+** conversions (status.c). Requests (and the name resolution tcp.c shares
+** with dns.c) are in req.h; Streams and Listeners, which tcp.c, pipe.c
+** and process.c build on, in stream.h.
+**
+** THE I/O STATE. Each context has one loom_io (ctx->io, made by
+** loom__handles_open when the first family opens). It is malloc'd and
+** reference-counted: every handle block, request and File state holds a
+** reference, so it outlives the Lua state until the last of them is
+** freed. At state teardown (loom__handles_teardown, from the context's
+** __gc) io->ctx becomes NULL: a callback that runs later (with a host
+** loop, in the host's next uv_run, after lua_close) finds no context and
+** only frees memory.
 **
 ** HANDLES (handle.c). Every libuv handle loom opens lives in a malloc'd
 ** block (rule B6) whose first member is a loom_handle; the family's struct
@@ -32,28 +44,18 @@
 ** Counters (rule 2.1.5): ctx->nio_open counts handles opened and not yet
 ** closed, ctx->nclosing those whose close callback is pending (loom.run
 ** waits for it to reach 0). loom__handles_teardown closes every block of
-** the context without Lua at state teardown (B13); after it, callbacks
-** must only free memory: loom__handle_ctx() then returns NULL.
+** the context without Lua at state teardown (B13).
 **
-** REQUESTS (handle.c). A request a task waits for is a malloc'd block
-** starting with a loom_ioreq, followed by the libuv request. Its callback
-** calls loom__ioreq_finish(r, status): this wakes the waiter, or frees the
-** block if the waiter gave up (r->waiter == NULL, set by an abort that
-** returned SUCCEEDED after uv_cancel). The woken task reads r->status
-** and frees the block with loom__ioreq_free. A Lua value the request points
-** into (a string being sent) is pinned in r->ref (rule B5). Note that
-** loom__suspend gives the continuation the task as its context: push the
-** request as a light userdata before suspending and take it from the stack
-** in the continuation, after loom__resumed (an abandoned request belongs
-** to its callback).
-**
-** CONVERSIONS (status.c): fail tuples, socket addresses, signal names.
-*/
-/*
-** NOTE from the lead: the request helpers here were renamed loom__ioreq_*
-** (type loom_ioreq) because csrc/req.c (owned by the UDP/DNS/fs engineer)
-** defines loom__req_* too and the link failed for everyone. The two will be
-** unified at review; keep using the loom__ioreq_* names meanwhile.
+** CALLBACKS AFTER TEARDOWN. The rule for every on_* function of the I/O
+** files: touch only malloc'd memory the callback's object holds a
+** reference to (its handle block, its request block, the loom_io, a File
+** state), get the context only through loom__handle_ctx or loom__req_ctx
+** (NULL during and after teardown), and when it is NULL only free memory.
+** Lua memory (a task's record, a userdata, a string) is reached only while
+** the context is alive: waking a waiting task, or libuv reading a pinned
+** string being written (which stops at uv_close; see req.h for the
+** threadpool). A File's state is therefore a malloc'd block (file.c),
+** not the payload of its userdata.
 */
 #ifndef loom_io_h
 #define loom_io_h
@@ -65,7 +67,6 @@
 typedef struct loom_io loom_io;
 typedef struct loom_handle loom_handle;
 typedef struct loom_handle_type loom_handle_type;
-typedef struct loom_ioreq loom_ioreq;
 
 /* What a family tells the handle layer about its blocks. */
 struct loom_handle_type {
@@ -93,21 +94,12 @@ struct loom_handle {
   unsigned char flags;           /* LH_* */
 };
 
-struct loom_ioreq {
-  loom_task *waiter;   /* woken by loom__ioreq_finish; NULL: abandoned */
-  loom_io *io;
-  uv_req_t *uv;        /* the libuv request inside the block */
-  int ref;             /* anchor of a pinned Lua value, or LUA_NOREF */
-  int status;          /* the callback's status */
-};
-
-/* Per-context I/O state. It outlives the context until its last block
-** is freed (callbacks after teardown find ctx == NULL). */
+/* Per-context I/O state (ctx->io). It outlives the context until its last
+** reference is dropped (callbacks after teardown find ctx == NULL). */
 struct loom_io {
   loom_ctx *ctx;          /* NULL after loom__handles_teardown */
-  loom_handle *handles;   /* every block not freed yet */
-  int nrefs;              /* blocks and requests alive */
-  loom_io *next;          /* registry of contexts (handle.c) */
+  loom_handle *handles;   /* every handle block not freed yet */
+  int nrefs;              /* blocks, requests and File states alive */
   void *signals;          /* signal.c's state */
   void *procs;            /* process.c's state */
 };
@@ -115,10 +107,14 @@ struct loom_io {
 /* {====================================================================
 ** handle.c
 ** ===================================================================== */
-/* [-0, +0, -] The I/O state of 'ctx' (made by loom__stream_open). */
-loom_io *loom__io(loom_ctx *ctx);
+/* [-0, +0, -] The I/O state of 'ctx' (made by loom__handles_open). */
+#define loom__io(ctx) ((loom_io *)(ctx)->io)
 /* [-0, +0, -] The loop of 'ctx' (set up before any task runs). */
 #define loom__loop(ctx) ((ctx)->loop)
+/* [-0, +0, -] Take a reference to 'io' / drop one (the last one, once
+** the context is gone, frees it). */
+#define loom__io_ref(io) ((void)(io)->nrefs++)
+void loom__io_unref(loom_io *io);
 /* [-0, +0, -] A zeroed block of 'size' bytes with no Lua owner; NULL when
 ** out of memory. */
 void *loom__handle_alloc(loom_ctx *ctx, size_t size,
@@ -140,45 +136,91 @@ void loom__handle_release(loom_handle *h);
   (((h)->flags & (LH_OPEN | LH_CLOSING)) == LH_OPEN)
 /* [-0, +0, -] The block of the userdata at 'idx' (NULL after __gc). */
 loom_handle *loom__handle_box(lua_State *L, int idx);
-/* [-0, +0, v] luaL_checkudata for a box with metatable 'mt': its block. */
+/* [-0, +0, v] The block of the box at 'idx' with metatable 'mt' (an
+** argument error otherwise, as loom__checkudata). */
 loom_handle *loom__handle_check(lua_State *L, int idx, const char *mt);
 /* [-1, +0, -] A __gc for blocks with no special needs: close + release. */
 int loom__handle_gc(lua_State *L);
 /* [-0, +0, -] In a callback: the live context, or NULL when the state is
 ** being torn down (then only free memory). */
 loom_ctx *loom__handle_ctx(loom_handle *h);
-/* [-0, +0, m] A zeroed request block of 'size' bytes (raises when out of
-** memory); set r->uv and r->waiter before suspending. */
-void *loom__ioreq_new(lua_State *L, loom_ctx *ctx, size_t size);
-/* [-0, +0, -] From a request's callback: record 'status', then wake the
-** waiter or free the abandoned block. */
-void loom__ioreq_finish(loom_ioreq *r, int status);
-/* [-0, +0, -] In a callback, before loom__ioreq_finish: will the result
-** reach a task? (If not, free what the result owns.) */
-int loom__ioreq_wanted(loom_ioreq *r);
-/* [-0, +0, -] Lua context: drop the pinned value and free the block. */
-void loom__ioreq_free(lua_State *L, loom_ctx *ctx, loom_ioreq *r);
-/* Abort functions for a task waiting on a loom_ioreq (its wait_obj): */
-/* the request cannot be stopped: FAILED (the task gets the result). */
-int loom__ioreq_abort_failed(loom_ctx *ctx, loom_task *t);
-/* uv_cancel: SUCCEEDED (the block is abandoned) or FAILED (EBUSY). */
-int loom__ioreq_abort_cancel(loom_ctx *ctx, loom_task *t);
-/* [-0, +0, m] Set up the I/O state of 'ctx' and register io_stats. */
+/* [-0, +0, m] Set up the I/O state of 'ctx' (idempotent): ctx->io, the
+** request guard's metatable, core.io_stats and core.mark_wrappers. */
 void loom__handles_open(lua_State *L, loom_ctx *ctx);
+
+/* {====================================================================
+** args.c: argument errors of the C functions that Lua wrappers call
+** =====================================================================
+** A Lua wrapper (stream.lua's S.read, fs.lua's File:read...) calls its C
+** function with its own arguments in the same positions, then turns a
+** fail tuple into an IOError. Lua's own luaL_argerror would blame the
+** wrapper: its line, its call of the C function (self counted, "bad
+** argument #2 to 'read'" for f:read("x")). These helpers behave like the
+** luaL_ ones, but when the C function was called by a registered wrapper
+** (core.mark_wrappers) they report the error as the wrapper's caller
+** sees it: its line, the wrapper's name, arguments counted as in that
+** call (a method call does not count self). They cost nothing until
+** they raise. */
+int loom__argerror(lua_State *L, int arg, const char *extramsg);
+int loom__typeerror(lua_State *L, int arg, const char *tname);
+/* [-0, +1, v] luaL_error at the level of the wrapper's caller. */
+int loom__error(lua_State *L, const char *fmt, ...);
+/* [-0, +0, v] The error of loom__checkinteger at 'arg'. */
+int loom__integer_error(lua_State *L, int arg);
+lua_Integer loom__optinteger(lua_State *L, int arg, lua_Integer def);
+const char *loom__optlstring(lua_State *L, int arg, const char *def,
+                             size_t *len);
+void loom__checktype(lua_State *L, int arg, int t);
+
+/* [-0, +0, v] The integer at 'arg' (luaL_checkinteger). The checks used
+** on hot paths (a stream's read and write) are inline: their cost is the
+** Lua API call's. */
+static inline lua_Integer loom__checkinteger(lua_State *L, int arg) {
+  int isnum;
+  lua_Integer n = lua_tointegerx(L, arg, &isnum);
+  if (!isnum) loom__integer_error(L, arg);
+  return n;
+}
+
+/* [-0, +0, v] The string at 'arg' (luaL_checklstring). */
+static inline const char *loom__checklstring(lua_State *L, int arg,
+                                             size_t *len) {
+  const char *s = lua_tolstring(L, arg, len);
+  if (s == NULL) loom__typeerror(L, arg, lua_typename(L, LUA_TSTRING));
+  return s;
+}
+
+/* [-0, +0, v] The userdata at 'arg' with metatable 'mt'
+** (luaL_checkudata). */
+static inline void *loom__checkudata(lua_State *L, int arg, const char *mt) {
+  void *p = luaL_testudata(L, arg, mt);
+  if (p == NULL) loom__typeerror(L, arg, mt);
+  return p;
+}
+
+#define loom__checkstring(L, a) (loom__checklstring(L, (a), NULL))
+#define loom__optstring(L, a, d) (loom__optlstring(L, (a), (d), NULL))
+#define loom__argcheck(L, cond, arg, msg) \
+  ((void)((cond) || loom__argerror(L, (arg), (msg))))
+/* [-0, +0, m] core.mark_wrappers(t): every Lua function in table 't' is a
+** wrapper whose C function's argument errors are reported for it. */
+int loom__l_mark_wrappers(lua_State *L);
 
 /* {====================================================================
 ** status.c
 ** ===================================================================== */
 /* [-0, +3, m] Push the fail tuple nil, uv_err_name(err), uv_strerror(err);
-** returns 3. */
+** returns 3. The one fail-tuple helper of the I/O layer (rule E2). */
 int loom__fail(lua_State *L, int err);
-/* [-0, +2, m] Push host, port of a socket address (path, nil for AF_UNIX);
-** returns 2. */
+/* [-0, +2, m] Push host, port of a socket address (path, nil for AF_UNIX;
+** nil, nil for other families); returns 2. */
 int loom__push_sockaddr(lua_State *L, const struct sockaddr *sa);
 /* [-0, +0, -] Fill 'out' from a numeric IPv4/IPv6 address and a port;
 ** returns 0 or a libuv error (UV_EINVAL if 'host' is not numeric). */
 int loom__numeric_addr(const char *host, int port,
                        struct sockaddr_storage *out);
+/* [-0, +0, -] The port of an AF_INET/AF_INET6 address, else -1. */
+int loom__sockaddr_port(const struct sockaddr_storage *ss);
 /* [-0, +0, v] The port argument at 'idx': an integer in 0..65535. */
 int loom__checkport(lua_State *L, int idx);
 /* [-0, +0, -] The signal number of "SIGTERM" (or "TERM"), 0 if unknown. */
@@ -187,92 +229,5 @@ int loom__signum(const char *name);
 const char *loom__signame(int signum);
 /* [-0, +0, v] A signal given at 'idx' as a name or a number. */
 int loom__checksignal(lua_State *L, int idx);
-
-/* {====================================================================
-** stream.c
-** ===================================================================== */
-#define LOOM_STREAM_MT "loom.Stream"
-#define LOOM_LISTENER_MT "loom.Listener"
-
-/* Kinds of stream. */
-#define LOOM_TCP 1
-#define LOOM_PIPE 2
-
-typedef struct loom_stream loom_stream;
-typedef struct loom_listener loom_listener;
-
-/* A byte stream over a uv_stream_t, with its receive buffer. */
-struct loom_stream {
-  loom_handle h;
-  union {
-    uv_handle_t handle;
-    uv_stream_t stream;
-    uv_tcp_t tcp;
-    uv_pipe_t pipe;
-  } u;
-  char *buf;              /* receive buffer, NULL until the first read */
-  size_t cap;             /* its size */
-  size_t head, len;       /* buffered bytes: buf[head .. head + len) */
-  size_t want;            /* read_exactly: bytes the reader waits for */
-  size_t scan;            /* read_line: buffered bytes with no newline */
-  loom_task *reader;      /* task blocked in a read, or NULL */
-  int rerr;               /* sticky read error (libuv code) or 0 */
-  int nwrites;            /* writes in flight */
-  unsigned char kind;     /* LOOM_TCP or LOOM_PIPE */
-  unsigned char rmode;    /* what the reader waits for */
-  unsigned char reading;  /* uv_read_start is on */
-  unsigned char eof;      /* the peer's end of stream was seen */
-  unsigned char closed;   /* s:close() was called */
-  unsigned char shut;     /* s:shutdown() was called */
-};
-
-/* A listening socket; connections wait in the kernel until accepted. */
-struct loom_listener {
-  loom_handle h;
-  union {
-    uv_handle_t handle;
-    uv_stream_t stream;
-    uv_tcp_t tcp;
-    uv_pipe_t pipe;
-  } u;
-  loom_lot acceptors;     /* tasks blocked in accept */
-  int pending;            /* connections libuv holds for uv_accept */
-  int err;                /* error of the connection callback, or 0 */
-  int port;               /* bound TCP port */
-  char *path;             /* bound pipe path (unlinked by close) */
-  unsigned char kind;
-  unsigned char closed;
-};
-
-/* [-0, +1, m] Push a new Stream of 'kind' with an initialised handle
-** (not connected); raises if libuv cannot initialise it. */
-loom_stream *loom__stream_new(lua_State *L, loom_ctx *ctx, int kind);
-/* A connect request (tcp.c, pipe.c). */
-typedef struct loom_connect {
-  loom_ioreq r;
-  uv_connect_t c;
-} loom_connect;
-
-/* [-0, +0, m] A new connect request (r.uv and c.data set). */
-loom_connect *loom__connect_new(lua_State *L, loom_ctx *ctx);
-/* The uv_connect_cb of loom's streams: finishes the request. */
-void loom__on_connect(uv_connect_t *c, int status);
-/* Abort of a task waiting on a loom_connect: closes the stream, the
-** request is abandoned (SUCCEEDED). */
-int loom__connect_abort(loom_ctx *ctx, loom_task *t);
-/* [-0, +0, -] Close a stream (idempotent): tasks blocked on it get a
-** "closed" error. */
-void loom__stream_close(loom_stream *s);
-/* [-0, +1, m] Push a new Listener of 'kind' with an initialised handle. */
-loom_listener *loom__listener_new(lua_State *L, loom_ctx *ctx, int kind);
-/* [-0, +0, -] Close a listener (idempotent). */
-void loom__listener_close(loom_listener *l);
-/* [-0, +0, -] Start listening; returns 0 or a libuv error. */
-int loom__listener_listen(loom_listener *l, int backlog);
-
-/* {====================================================================
-** Lua side: tcp.c, pipe.c, process.c, signal.c register their functions
-** through the openers declared in internal.h.
-** ===================================================================== */
 
 #endif

@@ -7,21 +7,18 @@
 #include <stdlib.h>
 #include <string.h>
 
-#include "io.h"
+#include "stream.h"
 
 #define DEFAULT_BACKLOG 511
 
 /* [-1, +(1|3), y] Continuation of pipe_connect (the request at index 3):
 ** the Stream at index 2, or a fail tuple. */
 static int k_pipe_connected(lua_State *L, int status, lua_KContext kc) {
-  loom_ctx *ctx = loom_ctxup(L);
-  loom_connect *cr = (loom_connect *)lua_touserdata(L, 3);
+  loom_req *r = loom__req_resumed(L, loom_ctxup(L), kc);
   loom_stream *s;
-  int st;
+  int st = r->status;
   (void)status;
-  loom__resumed(L, ctx, (loom_task *)kc);
-  st = cr->r.status;
-  loom__ioreq_free(L, ctx, &cr->r);
+  loom__req_free(L, r);
   s = (loom_stream *)loom__handle_box(L, 2);
   if (st < 0) {
     loom__stream_close(s);
@@ -35,18 +32,18 @@ static int k_pipe_connected(lua_State *L, int status, lua_KContext kc) {
 ** code, message. */
 static int l_pipe_connect(lua_State *L) {
   loom_ctx *ctx = loom_ctxup(L);
-  const char *path = luaL_checkstring(L, 1);
+  const char *path = loom__checkstring(L, 1);
   loom_task *t;
   loom_stream *s;
   loom_connect *cr;
   lua_settop(L, 1);
   t = loom__checkpoint_enter(L, ctx);
-  s = loom__stream_new(L, ctx, LOOM_PIPE);
+  s = loom__stream_new(L, ctx, LOOM_PIPE);          /* index 2 */
   cr = loom__connect_new(L, ctx);
   uv_pipe_connect(&cr->c, &s->u.pipe, path, loom__on_connect);
-  cr->r.waiter = t;
-  lua_pushlightuserdata(L, cr);   /* index 3, for the continuation */
-  return loom__suspend(L, t, loom__connect_abort, &cr->r, k_pipe_connected);
+  cr->r.flags |= RQ_SUBMITTED;                      /* index 3: cr */
+  return loom__req_wait(L, t, &cr->r, loom__connect_abort,
+                        k_pipe_connected);
 }
 
 /* [-2, +(1|3), e] Checkpoint. core.pipe_listen(path [, opts]) ->
@@ -54,15 +51,15 @@ static int l_pipe_connect(lua_State *L) {
 ** every I/O call raises outside a task. */
 static int l_pipe_listen(lua_State *L) {
   loom_ctx *ctx = loom_ctxup(L);
-  const char *path = luaL_checkstring(L, 1);
+  const char *path = loom__checkstring(L, 1);
   int backlog = DEFAULT_BACKLOG, rc;
   loom_listener *l;
   if (!lua_isnoneornil(L, 2)) {
-    luaL_checktype(L, 2, LUA_TTABLE);
+    loom__checktype(L, 2, LUA_TTABLE);
     lua_getfield(L, 2, "backlog");
     if (!lua_isnil(L, -1)) {
-      luaL_argcheck(L, lua_isinteger(L, -1) && lua_tointeger(L, -1) > 0,
-                    2, "opts.backlog must be a positive integer");
+      loom__argcheck(L, lua_isinteger(L, -1) && lua_tointeger(L, -1) > 0,
+                     2, "opts.backlog must be a positive integer");
       backlog = (int)lua_tointeger(L, -1);
     }
     lua_pop(L, 1);

@@ -14,12 +14,15 @@
 ** child has been reaped and then raises the Cancelled. A wait that starts
 ** in an already-cancelled scope terminates the child the same way.
 **
-** loom.run does not outlive its children: a running child counts in
-** ctx->nclosing (loom.run waits for that count to reach 0 before it
-** returns), and a prepare handle, active while children run, terminates
-** them as above once every task of the run has finished. At state
-** teardown (B13) a running child is killed with SIGKILL and reaped
-** synchronously.
+** loom.run does not outlive its children: a child spawned by a task of
+** loom.run counts in ctx->nclosing until it is reaped (loom.run waits for
+** that count to reach 0 before it returns), and once every task of the
+** run has finished the core calls loom__processes_run_end, which
+** terminates such children as above. A child spawned by a task of
+** loom.start (beside loom.run, on a host's loop) belongs to that task,
+** which loom.run does not wait for: it is neither counted nor terminated
+** by loom.run. At state teardown (B13) a running child is killed with
+** SIGKILL and reaped synchronously.
 */
 #include <errno.h>
 #include <signal.h>
@@ -30,7 +33,7 @@
 #include <sys/types.h>
 #include <sys/wait.h>
 
-#include "io.h"
+#include "stream.h"
 
 #define LOOM_PROCESS_MT "loom.Process"
 #define GRACE_MS 1000
@@ -50,6 +53,8 @@ struct loom_proc {
   unsigned char exited;      /* reaped: code, termsig are valid */
   unsigned char terminating; /* SIGTERM sent */
   unsigned char cancelkill;  /* terminated because a wait was cancelled */
+  unsigned char in_run;      /* spawned by a task of loom.run: counted in
+                             ** ctx->nclosing until reaped */
 };
 
 /* The grace timer of a terminating child. */
@@ -59,21 +64,13 @@ typedef struct grace_timer {
   loom_proc *p;
 } grace_timer;
 
-/* Per context: the running children and the end-of-run watcher. */
+/* Per context: the running children. */
 typedef struct procs_state {
-  loom_handle *prep;     /* uv_prepare_t block, made at the first spawn */
   loom_proc *live;
   int nlive;
 } procs_state;
 
-typedef struct prep_block {
-  loom_handle h;
-  uv_prepare_t prep;
-} prep_block;
-
 static const loom_handle_type grace_type = {"grace timer", NULL, NULL, 1};
-static const loom_handle_type prep_type = {"process watcher", NULL, NULL,
-                                           1};
 
 /* [-0, +0, -] The process state of 'io', made on first use (NULL when
 ** out of memory). */
@@ -112,15 +109,13 @@ static void proc_terminate(loom_ctx *ctx, loom_proc *p, int cancel) {
   p->grace = &g->h;
 }
 
-/* [-0, +0, -] 'p' is reaped: out of the running list; the end-of-run
-** watcher stops with the last one. */
+/* [-0, +0, -] 'p' is reaped: out of the running list. */
 static void live_remove(procs_state *ps, loom_proc *p) {
   if (p->prev != NULL) p->prev->next = p->next;
   else ps->live = p->next;
   if (p->next != NULL) p->next->prev = p->prev;
   p->next = p->prev = NULL;
-  if (--ps->nlive == 0 && ps->prep != NULL && loom__handle_is_open(ps->prep))
-    uv_prepare_stop(&((prep_block *)ps->prep)->prep);
+  ps->nlive--;
 }
 
 /* Exit callback (libuv context, pure C): libuv has reaped the child.
@@ -138,24 +133,32 @@ static void on_proc_exit(uv_process_t *up, int64_t status, int termsig) {
     p->grace = NULL;
   }
   if (ctx != NULL) {
-    ctx->nclosing--;                 /* the child is reaped */
+    if (p->in_run) ctx->nclosing--;  /* the child is reaped */
     loom__lot_wake_all(ctx, &p->waiters);
   }
   loom__handle_close(&p->h);
 }
 
-/* Prepare callback (libuv context, pure C), before each poll while
-** children run: once every task of loom.run has finished, terminate the
-** children still running, so that the run ends with all of them reaped. */
-static void on_prepare(uv_prepare_t *ph) {
-  prep_block *pb = (prep_block *)ph->data;
-  loom_ctx *ctx = loom__handle_ctx(&pb->h);
-  procs_state *ps = (procs_state *)pb->h.io->procs;
+/* [-0, +0, -] loom.run's tasks are all done (the core calls this before
+** it waits for ctx->nclosing to reach 0): terminate the children they
+** left running (SIGTERM, SIGKILL after the grace), so that the run ends
+** with all of them reaped. Pure C. */
+void loom__processes_run_end(loom_ctx *ctx) {
+  loom_io *io = loom__io(ctx);
+  procs_state *ps = io != NULL ? (procs_state *)io->procs : NULL;
   loom_proc *p;
-  if (ctx == NULL || !ctx->running || ctx->run_root == NULL ||
-      ctx->run_root->state != TS_DONE || ctx->ntasks > 0)
-    return;
-  for (p = ps->live; p != NULL; p = p->next) proc_terminate(ctx, p, 0);
+  if (ps == NULL) return;
+  for (p = ps->live; p != NULL; p = p->next)
+    if (p->in_run) proc_terminate(ctx, p, 0);
+}
+
+/* [-0, +0, -] Is 't' a task of loom.run (not under loom.start's scope)? */
+static int task_in_run(loom_ctx *ctx, loom_task *t) {
+  loom_scope *s;
+  if (!ctx->running) return 0;
+  for (s = t->scope; s != NULL; s = s->parent)
+    if (s == &ctx->started) return 0;
+  return 1;
 }
 
 /* [-0, +0, -] State teardown (B13): kill a running child and reap it
@@ -192,15 +195,16 @@ static int stdio_mode(lua_State *L, const char *name) {
   lua_getfield(L, 1, name);
   if (lua_isnil(L, -1)) m = 0;
   else if (lua_type(L, -1) != LUA_TSTRING)
-    m = luaL_error(L, "bad argument #1 to 'spawn' (spec.%s must be "
-                   "\"inherit\", \"null\" or \"pipe\")", name);
+    m = loom__argerror(L, 1, lua_pushfstring(L, "spec.%s must be "
+                       "\"inherit\", \"null\" or \"pipe\"", name));
   else {
     const char *s = lua_tostring(L, -1);
     for (m = 0; modes[m] != NULL && strcmp(modes[m], s) != 0; m++) {
     }
     if (modes[m] == NULL)
-      luaL_error(L, "bad argument #1 to 'spawn' (spec.%s must be "
-                 "\"inherit\", \"null\" or \"pipe\", got \"%s\")", name, s);
+      loom__argerror(L, 1, lua_pushfstring(L, "spec.%s must be "
+                     "\"inherit\", \"null\" or \"pipe\", got \"%s\"",
+                     name, s));
   }
   lua_pop(L, 1);
   return m;
@@ -214,22 +218,24 @@ static int l_process_spawn(lua_State *L) {
   uv_process_options_t opts;
   uv_stdio_container_t stdio[3];
   char **argv, **envp = NULL;
+  loom_task *t;
   loom_proc *p;
   procs_state *ps;
   lua_Integer n, i;
   int nenv = 0, modes[3], rc;
-  luaL_checktype(L, 1, LUA_TTABLE);
+  loom__checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
   n = luaL_len(L, 1);
-  luaL_argcheck(L, n >= 1, 1, "spec[1] must be the command");
+  loom__argcheck(L, n >= 1, 1, "spec[1] must be the command");
   lua_newtable(L);                                         /* 2 */
   argv = (char **)lua_newuserdatauv(L, (size_t)(n + 1) * sizeof(char *),
                                     0);                    /* 3 */
   for (i = 1; i <= n; i++) {
     int ty = lua_geti(L, 1, i);
     if (ty != LUA_TSTRING && ty != LUA_TNUMBER)
-      return luaL_error(L, "bad argument #1 to 'spawn' (spec[%d] must be "
-                        "a string, got %s)", (int)i, luaL_typename(L, -1));
+      return loom__argerror(L, 1, lua_pushfstring(L, "spec[%d] must be "
+                            "a string, got %s", (int)i,
+                            luaL_typename(L, -1)));
     lua_tostring(L, -1);
     argv[i - 1] = (char *)lua_tostring(L, -1);
     lua_rawseti(L, 2, i);
@@ -238,8 +244,7 @@ static int l_process_spawn(lua_State *L) {
   lua_getfield(L, 1, "env");
   if (!lua_isnil(L, -1)) {
     if (!lua_istable(L, -1))
-      return luaL_error(L, "bad argument #1 to 'spawn' (spec.env must be a "
-                        "table)");
+      return loom__argerror(L, 1, "spec.env must be a table");
     lua_pushnil(L);
     while (lua_next(L, -2) != 0) {
       nenv++;
@@ -254,8 +259,7 @@ static int l_process_spawn(lua_State *L) {
     while (lua_next(L, -2) != 0) {
       if (lua_type(L, -2) != LUA_TSTRING ||
           (lua_type(L, -1) != LUA_TSTRING && lua_type(L, -1) != LUA_TNUMBER))
-        return luaL_error(L, "bad argument #1 to 'spawn' (spec.env must map "
-                          "names to strings)");
+        return loom__argerror(L, 1, "spec.env must map names to strings");
       lua_pushfstring(L, "%s=%s", lua_tostring(L, -2), lua_tostring(L, -1));
       envp[nenv++] = (char *)lua_tostring(L, -1);
       lua_rawseti(L, 2, n + nenv);
@@ -269,15 +273,14 @@ static int l_process_spawn(lua_State *L) {
   lua_getfield(L, 1, "cwd");
   if (!lua_isnil(L, -1)) {
     if (lua_type(L, -1) != LUA_TSTRING)
-      return luaL_error(L, "bad argument #1 to 'spawn' (spec.cwd must be a "
-                        "string)");
+      return loom__argerror(L, 1, "spec.cwd must be a string");
     opts.cwd = lua_tostring(L, -1);
     lua_rawseti(L, 2, 0);
   } else {
     lua_pop(L, 1);
   }
   for (i = 0; i < 3; i++) modes[i] = stdio_mode(L, stdio_names[i]);
-  loom__checkpoint_enter(L, ctx);
+  t = loom__checkpoint_enter(L, ctx);
   ps = procs_of(loom__io(ctx));
   if (ps == NULL) return luaL_error(L, "loom: out of memory (process)");
   p = (loom_proc *)loom__handle_new(L, ctx, sizeof(loom_proc), &proc_type,
@@ -316,24 +319,14 @@ static int l_process_spawn(lua_State *L) {
   }
   p->pid = p->proc.pid;
   p->running = 1;
-  ctx->nclosing++;          /* reaped by on_proc_exit; loom.run waits */
+  if (task_in_run(ctx, t)) {
+    p->in_run = 1;
+    ctx->nclosing++;        /* reaped by on_proc_exit; loom.run waits */
+  }
   p->next = ps->live;
   if (ps->live != NULL) ps->live->prev = p;
   ps->live = p;
   ps->nlive++;
-  if (ps->prep == NULL) {
-    prep_block *pb = (prep_block *)loom__handle_alloc(ctx, sizeof(prep_block),
-                                                      &prep_type);
-    if (pb != NULL && uv_prepare_init(ctx->loop, &pb->prep) == 0) {
-      loom__handle_opened(&pb->h, (uv_handle_t *)&pb->prep);
-      uv_unref((uv_handle_t *)&pb->prep);
-      ps->prep = &pb->h;
-    } else if (pb != NULL) {
-      loom__handle_close(&pb->h);
-    }
-  }
-  if (ps->prep != NULL && loom__handle_is_open(ps->prep))
-    uv_prepare_start(&((prep_block *)ps->prep)->prep, on_prepare);
   return 1;
 }
 

@@ -1,27 +1,21 @@
 /*
-** req.c: lifetime of libuv requests (rule B6), for dns.c, fs.c and udp.c.
+** req.c: lifetime of libuv requests (rules B5, B6, B9, B13), for every
+** I/O family; the protocol is described in req.h.
 **
-** A request is malloc'd, pins the Lua values libuv points to until its
-** callback (rule B5), and has exactly one owner at any time: the task that
-** waits for it, or, once nobody waits (the task was cancelled, or the
-** request was started in the background), its own completion callback.
-** The waiting task owns it until the callback wakes it with TW_OK; its
-** continuation then takes the result and frees it (loom__req_free). A
-** cancelled wait is aborted at once (LOOM_ABORT_SUCCEEDED): the abort calls
-** uv_cancel, which stops threadpool work that has not started (the callback
-** then runs with UV_ECANCELED) and fails harmlessly otherwise; either way
-** the request is now detached, counts in ctx->nclosing (loom.run waits for
-** it, rule 2.1.5) and is freed by its callback, which releases its pins
-** with loom__release_later. No Lua runs in a callback (rule B1), and during
-** teardown (ctx->closing) callbacks only free memory (rule B13).
+** A request has exactly one owner at any time: the task that waits for
+** it (until its continuation frees it), or its own completion callback
+** (once it is detached: its task was cancelled, or nobody ever waited).
+** A detached request counts in ctx->nclosing until its callback, which
+** releases its pins with loom__release_later. Every request holds a
+** reference to the context's loom_io, which outlives the Lua state, and
+** reaches the context only through it: after teardown io->ctx is NULL and
+** the callbacks only free memory. No Lua runs in a callback (rule B1).
 **
-** A continuation finds its request on top of the task's stack: when it is
-** made, loom__req_new pushes a small guard userdata ("loom.Request") that
-** points to it, and the scheduler resumes the task with no values. The
-** guard is a safety net: if its owner raises before freeing the request
-** (out of memory while building a result), the guard's __gc frees it, or
-** detaches it if libuv still holds it. A detached request is no longer
-** the guard's (the abort clears it).
+** The optional guard ("loom.Request", a userdata holding the request's
+** pointer) is the safety net of requests whose continuation may raise
+** before freeing them: its __gc frees the request, or detaches it if
+** libuv still holds it. The guard and the request point to each other;
+** whichever goes first clears the other's pointer.
 */
 #include <stdlib.h>
 #include <string.h>
@@ -31,45 +25,62 @@
 #define LOOM_REQUEST_MT "loom.Request"
 
 /* The guard userdata of a waited-for request. */
-typedef struct req_guard {
+struct loom_req_guard {
   loom_req *r;  /* NULL once freed or detached */
-} req_guard;
+};
 
-/* A zeroed request of 'ctx' with no pins, or NULL (pure C). */
-static loom_req *req_alloc(loom_ctx *ctx) {
-  loom_req *r = (loom_req *)malloc(sizeof(loom_req));
+/* [-0, +0, -] A zeroed request of 'size' bytes holding a reference to
+** 'io', or NULL (pure C). */
+static loom_req *req_alloc(loom_io *io, size_t size) {
+  loom_req *r;
   int i;
+  if (io == NULL || size < sizeof(loom_req)) return NULL;
+  r = (loom_req *)calloc(1, size);
   if (r == NULL) return NULL;
-  memset(r, 0, sizeof(*r));
-  r->ctx = ctx;
-  r->off = -1;
+  r->io = io;
+  io->nrefs++;
   for (i = 0; i < LOOM_REQ_NPIN; i++) r->pins[i] = LUA_NOREF;
   return r;
 }
 
-/* [-0, +1, m] A new request of context 'ctx', and push its guard, which
-** owns it from now on: nothing else may be pushed above the guard until
-** loom__req_wait. Raises a memory error (nothing leaks). */
-loom_req *loom__req_new(lua_State *L, loom_ctx *ctx) {
-  req_guard *g = (req_guard *)lua_newuserdatauv(L, sizeof(req_guard), 0);
+/* [-0, +0, -] Free the block of 'r' (its pins are already released) and
+** drop its reference to the I/O state. */
+static void req_release(loom_req *r) {
+  loom_io *io = r->io;
+  loom_ctx *ctx = io->ctx;
+  if (r->guard != NULL) r->guard->r = NULL;
+  if (r->cleanup != NULL) r->cleanup(r);
+  if ((r->flags & RQ_COUNTED) && ctx != NULL) ctx->nclosing--;
+  free(r);
+  loom__io_unref(io);
+}
+
+/* [-0, +(0|1), m] A new request; with 'guard', push its guard first (so
+** that a memory error leaks nothing). */
+void *loom__req_new(lua_State *L, loom_ctx *ctx, size_t size, int guard) {
+  loom_req_guard *g = NULL;
   loom_req *r;
-  g->r = NULL;
-  luaL_setmetatable(L, LOOM_REQUEST_MT);
-  r = req_alloc(ctx);
+  if (guard) {
+    g = (loom_req_guard *)lua_newuserdatauv(L, sizeof(loom_req_guard), 0);
+    g->r = NULL;
+    luaL_setmetatable(L, LOOM_REQUEST_MT);
+  }
+  r = req_alloc(loom__io(ctx), size);
   if (r == NULL) {
-    luaL_error(L, "loom: not enough memory for an I/O request");
+    luaL_error(L, "loom: out of memory (I/O request)");
     return NULL;
   }
-  g->r = r;
-  r->guard = g;
+  if (g != NULL) {
+    g->r = r;
+    r->guard = g;
+  }
   return r;
 }
 
-/* [-0, +0, -] A request nobody will wait for (a close started by __gc),
-** or NULL if out of memory; pure C. Its callback frees it, and loom.run
-** waits for that (ctx->nclosing). */
-loom_req *loom__req_new_bg(loom_ctx *ctx) {
-  loom_req *r = req_alloc(ctx);
+/* [-0, +0, -] A detached request, counted in ctx->nclosing; NULL if out of
+** memory. */
+void *loom__req_new_bg(loom_ctx *ctx, size_t size) {
+  loom_req *r = req_alloc(loom__io(ctx), size);
   if (r != NULL) {
     r->flags |= RQ_DETACHED | RQ_COUNTED;
     ctx->nclosing++;
@@ -77,85 +88,138 @@ loom_req *loom__req_new_bg(loom_ctx *ctx) {
   return r;
 }
 
-/* [-0, +0, m] Pin the value at 'idx' until the request ends. */
+/* [-0, +0, m] Pin the value at 'idx' until the request is freed. */
 void loom__req_pin(lua_State *L, loom_req *r, int idx) {
   int i;
   for (i = 0; i < LOOM_REQ_NPIN; i++) {
     if (r->pins[i] == LUA_NOREF) {
       lua_pushvalue(L, idx);
-      r->pins[i] = loom__anchor(L, r->ctx);
+      r->pins[i] = loom__anchor(L, r->io->ctx);
       return;
     }
   }
   luaL_error(L, "loom: internal error (too many pins on a request)");
 }
 
-/* Count 'r' in ctx->nclosing, once: loom.run waits for its callback. */
-static void req_count(loom_req *r) {
-  if (r->flags & RQ_COUNTED) return;
-  r->flags |= RQ_COUNTED;
-  r->ctx->nclosing++;
-}
-
-/* Abort function of a task waiting for a request (pure C, rule B9): detach
-** the request, try to stop it, and let the task go at once. */
-static int req_abort(loom_ctx *ctx, loom_task *t) {
-  loom_req *r = (loom_req *)t->wait_obj;
-  (void)ctx;
+/* [-0, +0, -] Nobody waits for 'r' any more: its callback frees it, and
+** loom.run waits for that (ctx->nclosing). Pure C. */
+void loom__req_detach(loom_req *r) {
+  loom_ctx *ctx = r->io->ctx;
   r->waiter = NULL;
   r->flags |= RQ_DETACHED;
   if (r->guard != NULL) r->guard->r = NULL;
   r->guard = NULL;
-  req_count(r);
+  if (!(r->flags & RQ_COUNTED) && ctx != NULL) {
+    r->flags |= RQ_COUNTED;
+    ctx->nclosing++;
+  }
+}
+
+/* Abort (pure C, rule B9): detach the request, try to stop it, and let the
+** task go at once. uv_cancel fails with UV_EBUSY once the work runs: it
+** then completes in the background and is discarded. */
+int loom__req_abort_detach(loom_ctx *ctx, loom_task *t) {
+  loom_req *r = (loom_req *)t->wait_obj;
+  (void)ctx;
+  loom__req_detach(r);
   if ((r->flags & RQ_SUBMITTED) && !(r->flags & RQ_NOCANCEL))
-    (void)uv_cancel(&r->u.req);  /* UV_EBUSY: it runs; it is discarded */
+    (void)uv_cancel(r->uv);
   return LOOM_ABORT_SUCCEEDED;
 }
 
-/* [-0, +0, y] Suspend the running task 't' until request 'r' (submitted,
-** or to be submitted by its family) completes; 'k' continues it and gets
-** 'r' from loom__req_resumed. The guard of 'r' is on top of the stack. */
+/* Abort (pure C): the request cannot be stopped; the task waits for its
+** real result and meets Cancelled at its next checkpoint. */
+int loom__req_abort_failed(loom_ctx *ctx, loom_task *t) {
+  (void)ctx;
+  (void)t;
+  return LOOM_ABORT_FAILED;
+}
+
+/* [-0, +(0|1), y] Suspend 't' until 'r' completes. A guarded request has
+** its guard on top of the stack; otherwise push 'r' as a light userdata,
+** for the continuation. */
 int loom__req_wait(lua_State *L, loom_task *t, loom_req *r,
-                   lua_KFunction k) {
+                   loom_abort_fn abort, lua_KFunction k) {
   r->waiter = t;
-  return loom__suspend(L, t, req_abort, r, k);
+  if (r->guard == NULL) lua_pushlightuserdata(L, r);
+  return loom__suspend(L, t, abort, r, k);
 }
 
-/* [-0, +0, e] First thing in the continuation of loom__req_wait: raise
-** Cancelled if the wait was aborted (the request then belongs to its
-** callback and must not be touched), else return the request, which the
-** caller now owns and must free with loom__req_free. Its guard stays on
-** top of the stack. */
+/* [-0, +0, e] In the continuation: raise Cancelled if the wait was
+** aborted, else return the request (top of the stack). */
 loom_req *loom__req_resumed(lua_State *L, loom_ctx *ctx, lua_KContext kc) {
-  req_guard *g;
   loom__resumed(L, ctx, (loom_task *)kc);
-  g = (req_guard *)luaL_checkudata(L, -1, LOOM_REQUEST_MT);
-  return g->r;
+  if (lua_type(L, -1) == LUA_TLIGHTUSERDATA)
+    return (loom_req *)lua_touserdata(L, -1);
+  return ((loom_req_guard *)lua_touserdata(L, -1))->r;
 }
 
-/* __gc of a guard: a request whose owner raised before freeing it (out
-** of memory). If libuv still holds it, its callback frees it; else free
-** it now. */
-static int l_guard_gc(lua_State *L) {
-  req_guard *g = (req_guard *)lua_touserdata(L, 1);
-  loom_req *r = g->r;
-  if (r != NULL) {
-    g->r = NULL;
-    r->guard = NULL;
+/* [-0, +0, -] The live context of 'r', NULL during or after teardown. */
+loom_ctx *loom__req_ctx(loom_req *r) {
+  loom_ctx *ctx = r->io->ctx;
+  return (ctx != NULL && !ctx->closing) ? ctx : NULL;
+}
+
+/* [-0, +0, -] Will loom__req_finish hand the result to a task? */
+int loom__req_wanted(loom_req *r) {
+  return r->waiter != NULL && loom__req_ctx(r) != NULL;
+}
+
+/* [-0, +0, -] From a completion callback (pure C), result stored: wake the
+** waiter, who takes the result and frees 'r' (returns 1), or free 'r',
+** whose pins are released at the next scheduler pass (returns 0). */
+int loom__req_finish(loom_req *r) {
+  loom_ctx *ctx = loom__req_ctx(r);
+  loom_task *t = r->waiter;
+  int i;
+  r->flags |= RQ_COMPLETED;
+  if (t != NULL && ctx != NULL) {
     r->waiter = NULL;
-    if ((r->flags & (RQ_SUBMITTED | RQ_QUEUED)) &&
-        !(r->flags & RQ_COMPLETED)) {
-      r->flags |= RQ_DETACHED;
-      req_count(r);
-    } else {
-      loom__req_free(L, r);
-    }
+    loom__wake(ctx, t, TW_OK);
+    return 1;
+  }
+  if (ctx != NULL)
+    for (i = 0; i < LOOM_REQ_NPIN; i++) loom__release_later(ctx, r->pins[i]);
+  req_release(r);
+  return 0;
+}
+
+/* [-0, +0, m] Free 'r' from Lua context (a continuation, or a request
+** libuv refused): its pins are released now. */
+void loom__req_free(lua_State *L, loom_req *r) {
+  loom_ctx *ctx = r->io->ctx;
+  int i;
+  for (i = 0; i < LOOM_REQ_NPIN; i++) loom__unanchor(L, ctx, r->pins[i]);
+  req_release(r);
+}
+
+/* [-0, +3, m] Free 'r' and push the fail tuple of 'err' (rule E2). */
+int loom__req_fail(lua_State *L, loom_req *r, int err) {
+  loom__req_free(L, r);
+  return loom__fail(L, err);
+}
+
+/* [-1, +0, -] __gc of a guard: its request's owner raised before freeing
+** it. If libuv still holds it (or its family will submit it), detach it:
+** the callback frees it; else free it now. Never raises (B7). */
+static int l_guard_gc(lua_State *L) {
+  loom_req_guard *g = (loom_req_guard *)lua_touserdata(L, 1);
+  loom_req *r = g->r;
+  if (r == NULL) return 0;
+  g->r = NULL;
+  r->guard = NULL;
+  if ((r->flags & (RQ_SUBMITTED | RQ_QUEUED)) &&
+      !(r->flags & RQ_COMPLETED)) {
+    loom__req_detach(r);
+  } else if (r->io->ctx != NULL) {
+    loom__req_free(L, r);
+  } else {
+    req_release(r);   /* the context is gone: so are the anchors */
   }
   return 0;
 }
 
-/* [-0, +0, m] Register the guard's metatable (idempotent; every family
-** opener calls it). */
+/* [-0, +0, m] Register the guard's metatable (idempotent). */
 void loom__req_open(lua_State *L, loom_ctx *ctx) {
   (void)ctx;
   if (luaL_newmetatable(L, LOOM_REQUEST_MT)) {
@@ -163,54 +227,4 @@ void loom__req_open(lua_State *L, loom_ctx *ctx) {
     lua_setfield(L, -2, "__gc");
   }
   lua_pop(L, 1);
-}
-
-/* [-0, +0, -] Free 'r' and what it owns, from a libuv callback (pure C):
-** the pins are released at the next scheduler pass. */
-void loom__req_discard(loom_req *r) {
-  loom_ctx *ctx = r->ctx;
-  int i;
-  if (r->guard != NULL) r->guard->r = NULL;
-  if (r->cleanup != NULL) r->cleanup(r);
-  free(r->buf);
-  for (i = 0; i < LOOM_REQ_NPIN; i++)
-    if (!ctx->closing) loom__release_later(ctx, r->pins[i]);
-  if (r->flags & RQ_COUNTED) ctx->nclosing--;
-  free(r);
-}
-
-/* [-0, +0, -] Called by a family's completion callback once the result is
-** stored in 'r' (pure C). If a task waits, wake it (it takes the result
-** and frees 'r') and return 1; otherwise free 'r' and return 0. */
-int loom__req_finish(loom_req *r) {
-  loom_ctx *ctx = r->ctx;
-  loom_task *t = r->waiter;
-  r->flags |= RQ_COMPLETED;
-  if (t != NULL && !ctx->closing) {
-    r->waiter = NULL;
-    loom__wake(ctx, t, TW_OK);
-    return 1;
-  }
-  loom__req_discard(r);
-  return 0;
-}
-
-/* [-0, +0, m] Free 'r' from Lua context (a continuation, or a request that
-** libuv refused): its pins are released now. */
-void loom__req_free(lua_State *L, loom_req *r) {
-  loom_ctx *ctx = r->ctx;
-  int i;
-  if (r->guard != NULL) r->guard->r = NULL;
-  if (r->cleanup != NULL) r->cleanup(r);
-  free(r->buf);
-  for (i = 0; i < LOOM_REQ_NPIN; i++) loom__unanchor(L, ctx, r->pins[i]);
-  if (r->flags & RQ_COUNTED) ctx->nclosing--;
-  free(r);
-}
-
-/* [-0, +3, m] Free 'r' (libuv refused it, or the continuation is done with
-** it) and push the fail tuple of 'err' (rule E2); returns 3. */
-int loom__req_fail(lua_State *L, loom_req *r, int err) {
-  loom__req_free(L, r);
-  return loom__fail(L, err);
 }

@@ -170,7 +170,7 @@ static int l_signal_wait(lua_State *L) {
   sig_state *st;
   sigwatch *w;
   int rc;
-  luaL_argcheck(L, signum < NSIGNALS, 1, "bad signal number");
+  loom__argcheck(L, signum < NSIGNALS, 1, "bad signal number");
   lua_settop(L, 1);
   if (name != NULL) lua_pushstring(L, name);
   else lua_pushinteger(L, signum);

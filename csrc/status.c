@@ -3,8 +3,9 @@
 ** families (the role of luv's util.c). A libuv status becomes the fail
 ** tuple `nil, code, message` (rule E2: the Lua wrappers turn it into a
 ** loom.IOError; C never builds error objects); socket addresses become
-** `host, port`; signals go between names ("SIGTERM") and numbers. Nothing
-** here keeps state.
+** `host, port`; signals go between names ("SIGTERM") and numbers. The
+** argument checks here report errors through args.c, so they are blamed
+** on the user's call of a wrapper. Nothing here keeps state.
 */
 #include <signal.h>
 #include <string.h>
@@ -62,13 +63,22 @@ int loom__numeric_addr(const char *host, int port,
   return UV_EINVAL;
 }
 
+/* [-0, +0, -] The port of an IPv4 or IPv6 address, else -1. */
+int loom__sockaddr_port(const struct sockaddr_storage *ss) {
+  if (ss->ss_family == AF_INET)
+    return ntohs(((const struct sockaddr_in *)ss)->sin_port);
+  if (ss->ss_family == AF_INET6)
+    return ntohs(((const struct sockaddr_in6 *)ss)->sin6_port);
+  return -1;
+}
+
 /* [-0, +0, v] A port number argument. */
 int loom__checkport(lua_State *L, int idx) {
   lua_Integer p;
   int isnum;
   p = lua_tointegerx(L, idx, &isnum);
-  if (!isnum) luaL_typeerror(L, idx, "integer port");
-  luaL_argcheck(L, p >= 0 && p <= 65535, idx, "port out of range");
+  if (!isnum) loom__typeerror(L, idx, "integer port");
+  loom__argcheck(L, p >= 0 && p <= 65535, idx, "port out of range");
   return (int)p;
 }
 
@@ -122,14 +132,14 @@ int loom__checksignal(lua_State *L, int idx) {
     lua_Integer n;
     int isint;
     n = lua_tointegerx(L, idx, &isint);
-    luaL_argcheck(L, isint && n > 0 && n < 65, idx, "bad signal number");
+    loom__argcheck(L, isint && n > 0 && n < 65, idx, "bad signal number");
     return (int)n;
   } else {
-    const char *name = luaL_checkstring(L, idx);
+    const char *name = loom__checkstring(L, idx);
     int n = loom__signum(name);
     if (n == 0)
-      luaL_argerror(L, idx,
-                    lua_pushfstring(L, "unknown signal '%s'", name));
+      loom__argerror(L, idx,
+                     lua_pushfstring(L, "unknown signal '%s'", name));
     return n;
   }
 }

@@ -1,6 +1,7 @@
 /*
 ** stream.c: byte streams over any uv_stream_t (TCP, Unix pipes, child
-** stdio) and listeners (API section 7).
+** stdio), the Stream objects of API section 7. Listeners are in
+** listener.c; both are declared in stream.h.
 **
 ** Reading. Bytes land in the stream's receive buffer (B10), never in the
 ** wake-up of a task: libuv reads straight into the free end of the buffer
@@ -16,24 +17,24 @@
 **
 ** Writing. A write first tries uv_try_write; what the kernel does not
 ** take at once goes out with uv_write straight from the Lua string,
-** pinned in the anchor table until the write callback (B5). A write in
-** flight cannot be stopped: its abort fails (B9), the writer gets the real
-** outcome and meets Cancelled at its next checkpoint.
+** pinned by its request until the write callback (B5). A write that has
+** to wait can be cancelled, but not taken back: an unknown part of the
+** data may have gone out. So the abort of a pending write (or shutdown)
+** closes the stream, which makes libuv end the pending requests with
+** UV_ECANCELED: the writer raises Cancelled at once, and the stream is
+** unusable afterwards, like a Trio stream whose send_all was cancelled. A
+** write that completed before the cancellation returns normally (the
+** Cancelled comes at the next checkpoint).
 **
 ** Closing. s:close() and the __gc/__close metamethods are one idempotent,
 ** non-blocking operation (B7): a task blocked reading is woken and raises
 ** "closed"; writes in flight end with UV_ECANCELED, reported the same way.
-**
-** Listeners accept lazily: libuv keeps one accepted connection and stops
-** polling the socket until uv_accept takes it, so connections nobody
-** accepts wait in the kernel's backlog and a cancelled accept loses none.
 */
 #include <signal.h>
 #include <stdlib.h>
 #include <string.h>
-#include <unistd.h>
 
-#include "io.h"
+#include "stream.h"
 
 /* Read modes: what a blocked reader waits for. */
 #define RM_ANY 1     /* at least one byte */
@@ -54,7 +55,7 @@ static const loom_handle_type stream_type = {"stream", NULL,
 
 /* [-0, +1, v] Raise the "closed" error of a stream. */
 static int closed_error(lua_State *L) {
-  return luaL_error(L, "loom: the stream is closed");
+  return loom__error(L, "loom: the stream is closed");
 }
 
 /* [-0, +0, v] The open Stream at 'idx' (raises "closed" once closed). */
@@ -240,13 +241,13 @@ static int read_op(lua_State *L, loom_ctx *ctx, loom_stream *s,
     return r;
   }
   if (s->reader != NULL && s->reader != t)
-    return luaL_error(L, "loom: another task is already reading from this "
-                      "stream");
+    return loom__error(L, "loom: another task is already reading from this "
+                       "stream");
   if (again) loom__check_cancel(L, ctx, t);
   if (mode == RM_EXACT && n > s->cap) {   /* make room for all of it */
     size_t ncap = n > BUF_SIZE ? n : BUF_SIZE;
     char *nb = (char *)realloc(s->buf, ncap);
-    if (nb == NULL) return luaL_error(L, "loom: out of memory (read)");
+    if (nb == NULL) return loom__error(L, "loom: out of memory (read)");
     if (s->buf == NULL) s->head = 0;
     s->buf = nb;
     s->cap = ncap;
@@ -282,8 +283,8 @@ static int l_stream_read(lua_State *L) {
   size_t max = (size_t)-1;
   loom_task *t;
   if (!lua_isnoneornil(L, 2)) {
-    lua_Integer m = luaL_checkinteger(L, 2);
-    luaL_argcheck(L, m >= 1, 2, "max must be at least 1");
+    lua_Integer m = loom__checkinteger(L, 2);
+    loom__argcheck(L, m >= 1, 2, "max must be at least 1");
     max = (size_t)m;
   }
   lua_settop(L, 1);
@@ -296,9 +297,9 @@ static int l_stream_read(lua_State *L) {
 static int l_stream_read_exactly(lua_State *L) {
   loom_ctx *ctx = loom_ctxup(L);
   loom_stream *s = check_stream(L, 1);
-  lua_Integer n = luaL_checkinteger(L, 2);
+  lua_Integer n = loom__checkinteger(L, 2);
   loom_task *t;
-  luaL_argcheck(L, n >= 0, 2, "count must not be negative");
+  loom__argcheck(L, n >= 0, 2, "count must not be negative");
   lua_settop(L, 1);
   t = loom__checkpoint_enter(L, ctx);
   return read_op(L, ctx, s, t, RM_EXACT, (size_t)n, 0);
@@ -319,46 +320,67 @@ static int l_stream_read_line(lua_State *L) {
 ** Writing and shutting down
 ** ===================================================================== */
 
-typedef struct write_req {
-  loom_ioreq r;
-  uv_write_t w;
-} write_req;
-
-typedef struct shutdown_req {
-  loom_ioreq r;
-  uv_shutdown_t sh;
-} shutdown_req;
+/* A write or shutdown request of a stream. */
+typedef struct stream_req {
+  loom_req r;
+  loom_stream *s;         /* the stream's block (alive until the request
+                          ** ends: libuv calls back before it closes) */
+  union {
+    uv_write_t w;
+    uv_shutdown_t sh;
+  } u;
+} stream_req;
 
 /* Write callback (libuv context, pure C): hand the status to the
 ** writer. */
 static void on_write(uv_write_t *w, int status) {
-  loom_stream *s = (loom_stream *)w->handle->data;
-  s->nwrites--;
-  loom__ioreq_finish((loom_ioreq *)w->data, status);
+  stream_req *q = (stream_req *)loom__req_of(w);
+  q->s->nwrites--;
+  q->r.status = status;
+  loom__req_finish(&q->r);
 }
 
 /* Shutdown callback (libuv context, pure C). */
 static void on_shutdown(uv_shutdown_t *sh, int status) {
-  loom__ioreq_finish((loom_ioreq *)sh->data, status);
+  stream_req *q = (stream_req *)loom__req_of(sh);
+  q->r.status = status;
+  loom__req_finish(&q->r);
+}
+
+/* Abort of a pending write or shutdown (pure C): its data may be partly
+** sent, so the stream cannot go on; close it (libuv ends the request with
+** UV_ECANCELED, and its callback frees it). SUCCEEDED. */
+static int write_abort(loom_ctx *ctx, loom_task *t) {
+  stream_req *q = (stream_req *)t->wait_obj;
+  (void)ctx;
+  loom__req_detach(&q->r);
+  loom__stream_close(q->s);
+  return LOOM_ABORT_SUCCEEDED;
 }
 
 /* [-1, +(1|3), v] Continuation of write and shutdown: the Stream is at
-** index 1, the request (a light userdata) on top, since the suspend
-** primitive gives continuations the task as their context. Returns the
-** stream, or a fail tuple; raises "closed" if a close cut it short. */
+** index 1, the request on top. Returns the stream, or a fail tuple;
+** raises "closed" if a close cut it short. */
 static int k_req_done(lua_State *L, int status, lua_KContext kc) {
-  loom_ctx *ctx = loom_ctxup(L);
-  loom_ioreq *r = (loom_ioreq *)lua_touserdata(L, -1);
+  loom_req *r = loom__req_resumed(L, loom_ctxup(L), kc);
   loom_stream *s = (loom_stream *)loom__handle_box(L, 1);
-  int st;
+  int st = r->status;
   (void)status;
-  loom__resumed(L, ctx, (loom_task *)kc);  /* before touching 'r' */
-  st = r->status;
-  loom__ioreq_free(L, ctx, r);
-  if (st == UV_ECANCELED && s->closed) return closed_error(L);
+  loom__req_free(L, r);
+  if (st == UV_ECANCELED && (s == NULL || s->closed))
+    return closed_error(L);
   if (st < 0) return loom__fail(L, st);
   lua_settop(L, 1);
   return 1;
+}
+
+/* [-0, +0, m] A new write or shutdown request of 's'. */
+static stream_req *stream_req_new(lua_State *L, loom_ctx *ctx,
+                                  loom_stream *s) {
+  stream_req *q = (stream_req *)loom__req_new(L, ctx, sizeof(stream_req),
+                                               0);
+  q->s = s;
+  return q;
 }
 
 /* [-2, +(1|3), y] Checkpoint. s:write(data) -> s | nil, code, message.
@@ -368,12 +390,12 @@ static int l_stream_write(lua_State *L) {
   loom_ctx *ctx = loom_ctxup(L);
   loom_stream *s = check_stream(L, 1);
   size_t len, off = 0;
-  const char *data = luaL_checklstring(L, 2, &len);
+  const char *data = loom__checklstring(L, 2, &len);
   loom_task *t;
-  write_req *wr;
+  stream_req *q;
   uv_buf_t b;
   int rc;
-  luaL_argcheck(L, len <= 0x7fffffff, 2, "string too long (2 GiB at most)");
+  loom__argcheck(L, len <= 0x7fffffff, 2, "string too long (2 GiB at most)");
   lua_settop(L, 2);
   t = loom__checkpoint_enter(L, ctx);
   if (len == 0) {
@@ -390,47 +412,37 @@ static int l_stream_write(lua_State *L) {
     if (rc < 0 && rc != UV_EAGAIN) return loom__fail(L, rc);
     if (rc > 0) off = (size_t)rc;
   }
-  wr = (write_req *)loom__ioreq_new(L, ctx, sizeof(write_req));
-  wr->r.uv = (uv_req_t *)&wr->w;
-  wr->w.data = wr;
-  lua_pushvalue(L, 2);
-  wr->r.ref = loom__anchor(L, ctx);   /* pin the string (B5) */
+  q = stream_req_new(L, ctx, s);
+  loom__req_bind(&q->r, &q->u.w);
+  loom__req_pin(L, &q->r, 2);          /* the string (B5) */
   b = uv_buf_init((char *)data + off, (unsigned int)(len - off));
-  rc = uv_write(&wr->w, &s->u.stream, &b, 1, on_write);
-  if (rc < 0) {
-    loom__ioreq_free(L, ctx, &wr->r);
-    return loom__fail(L, rc);
-  }
+  rc = uv_write(&q->u.w, &s->u.stream, &b, 1, on_write);
+  if (rc < 0) return loom__req_fail(L, &q->r, rc);
+  q->r.flags |= RQ_SUBMITTED;
   s->nwrites++;
-  wr->r.waiter = t;
-  lua_pushlightuserdata(L, wr);
-  return loom__suspend(L, t, loom__ioreq_abort_failed, &wr->r, k_req_done);
+  return loom__req_wait(L, t, &q->r, write_abort, k_req_done);
 }
 
 /* [-1, +(1|3), y] Checkpoint. s:shutdown() -> s | nil, code, message:
 ** end the write side once pending writes are out (the peer reads EOF).
-** A second call does nothing. */
+** A second call does nothing. Cancelled while pending, it closes the
+** stream, as a cancelled write does. */
 static int l_stream_shutdown(lua_State *L) {
   loom_ctx *ctx = loom_ctxup(L);
   loom_stream *s = check_stream(L, 1);
   loom_task *t;
-  shutdown_req *sr;
+  stream_req *q;
   int rc;
   lua_settop(L, 1);
   t = loom__checkpoint_enter(L, ctx);
   if (s->shut) return 1;
-  sr = (shutdown_req *)loom__ioreq_new(L, ctx, sizeof(shutdown_req));
-  sr->r.uv = (uv_req_t *)&sr->sh;
-  sr->sh.data = sr;
-  rc = uv_shutdown(&sr->sh, &s->u.stream, on_shutdown);
-  if (rc < 0) {
-    loom__ioreq_free(L, ctx, &sr->r);
-    return loom__fail(L, rc);
-  }
+  q = stream_req_new(L, ctx, s);
+  loom__req_bind(&q->r, &q->u.sh);
+  rc = uv_shutdown(&q->u.sh, &s->u.stream, on_shutdown);
+  if (rc < 0) return loom__req_fail(L, &q->r, rc);
+  q->r.flags |= RQ_SUBMITTED;
   s->shut = 1;
-  sr->r.waiter = t;
-  lua_pushlightuserdata(L, sr);
-  return loom__suspend(L, t, loom__ioreq_abort_failed, &sr->r, k_req_done);
+  return loom__req_wait(L, t, &q->r, write_abort, k_req_done);
 }
 
 /* {====================================================================
@@ -456,7 +468,7 @@ void loom__stream_close(loom_stream *s) {
 /* [-1, +0, v] s:close(), and __close: idempotent, never blocks. */
 static int l_stream_close(lua_State *L) {
   loom_stream *s;
-  luaL_checkudata(L, 1, LOOM_STREAM_MT);
+  loom__checkudata(L, 1, LOOM_STREAM_MT);
   s = (loom_stream *)loom__handle_box(L, 1);
   if (s != NULL) loom__stream_close(s);
   return 0;
@@ -476,7 +488,7 @@ static int l_stream_gc(lua_State *L) {
 
 /* [-0, +(2|3), m] Address of a stream or listener handle, the peer's or
 ** its own: addr, port (a pipe: path, nil), or a fail tuple. */
-static int push_name(lua_State *L, int kind, uv_handle_t *h, int peer) {
+int loom__push_endpoint(lua_State *L, int kind, uv_handle_t *h, int peer) {
   struct sockaddr_storage ss;
   int rc, len = (int)sizeof ss;
   if (kind == LOOM_TCP) {
@@ -501,13 +513,13 @@ static int push_name(lua_State *L, int kind, uv_handle_t *h, int peer) {
 /* [-1, +(2|3), v] s:peername() -> addr, port (a pipe: path, nil). */
 static int l_stream_peername(lua_State *L) {
   loom_stream *s = check_stream(L, 1);
-  return push_name(L, s->kind, &s->u.handle, 1);
+  return loom__push_endpoint(L, s->kind, &s->u.handle, 1);
 }
 
 /* [-1, +(2|3), v] s:sockname() -> addr, port (a pipe: path, nil). */
 static int l_stream_sockname(lua_State *L) {
   loom_stream *s = check_stream(L, 1);
-  return push_name(L, s->kind, &s->u.handle, 0);
+  return loom__push_endpoint(L, s->kind, &s->u.handle, 0);
 }
 
 /* [-2, +(1|3), v] s:set_nodelay(on) -> s: TCP_NODELAY (on by default). */
@@ -515,7 +527,7 @@ static int l_stream_set_nodelay(lua_State *L) {
   loom_stream *s = check_stream(L, 1);
   int rc;
   if (s->kind != LOOM_TCP)
-    return luaL_error(L, "loom: set_nodelay: not a TCP stream");
+    return loom__error(L, "loom: set_nodelay: not a TCP stream");
   rc = uv_tcp_nodelay(&s->u.tcp, lua_isnone(L, 2) || lua_toboolean(L, 2));
   if (rc < 0) return loom__fail(L, rc);
   lua_settop(L, 1);
@@ -540,220 +552,39 @@ loom_stream *loom__stream_new(lua_State *L, loom_ctx *ctx, int kind) {
   s->kind = (unsigned char)kind;
   if (rc < 0) {
     s->closed = 1;
-    luaL_error(L, "loom: cannot create a stream (%s)", uv_strerror(rc));
+    loom__error(L, "loom: cannot create a stream (%s)", uv_strerror(rc));
   }
   loom__handle_opened(&s->h, &s->u.handle);
   return s;
-}
-
-/* [-0, +0, -] Free the bound path with the block. */
-static void listener_finalize(loom_handle *h) {
-  loom_listener *l = (loom_listener *)h;
-  free(l->path);
-  l->path = NULL;
-}
-
-static const loom_handle_type listener_type = {"listener", NULL,
-                                               listener_finalize, 0};
-
-/* [-0, +0, v] The Listener at 'idx'. */
-static loom_listener *check_listener(lua_State *L, int idx) {
-  return (loom_listener *)loom__handle_check(L, idx, LOOM_LISTENER_MT);
-}
-
-/* Connection callback (libuv context, pure C): libuv holds one accepted
-** connection until uv_accept; wake one acceptor to take it. */
-static void on_connection(uv_stream_t *server, int status) {
-  loom_listener *l = (loom_listener *)server->data;
-  loom_ctx *ctx = loom__handle_ctx(&l->h);
-  if (status < 0) l->err = status;
-  else l->pending++;
-  if (ctx != NULL) loom__lot_wake_one(ctx, &l->acceptors);
-}
-
-static int k_accept(lua_State *L, int status, lua_KContext kc);
-
-/* [-0, +(1|3), y] Accept from the Listener at index 1, blocking until a
-** connection comes; 'again': resumed after a wake (test cancellation
-** before blocking again). Index 2 true ('soft', for serve): a closed
-** listener returns false instead of raising. */
-static int accept_op(lua_State *L, loom_ctx *ctx, loom_listener *l,
-                     loom_task *t, int again) {
-  if (l->closed) {
-    if (lua_toboolean(L, 2)) {
-      lua_pushboolean(L, 0);
-      return 1;
-    }
-    return luaL_error(L, "loom: the listener is closed");
-  }
-  if (l->pending > 0) {
-    loom_stream *c = loom__stream_new(L, ctx, l->kind);
-    int rc = uv_accept(&l->u.stream, &c->u.stream);
-    l->pending--;
-    if (rc < 0) {
-      loom__stream_close(c);
-      return loom__fail(L, rc);
-    }
-    if (l->kind == LOOM_TCP) uv_tcp_nodelay(&c->u.tcp, 1);
-    return 1;
-  }
-  if (l->err != 0) {
-    int e = l->err;
-    l->err = 0;
-    return loom__fail(L, e);
-  }
-  if (again) loom__check_cancel(L, ctx, t);
-  return loom__lot_park(L, t, &l->acceptors, k_accept);
-}
-
-/* [-0, +(1|3), y] Continuation of accept. */
-static int k_accept(lua_State *L, int status, lua_KContext kc) {
-  loom_ctx *ctx = loom_ctxup(L);
-  loom_task *t = (loom_task *)kc;
-  (void)status;
-  loom__resumed(L, ctx, t);
-  return accept_op(L, ctx, (loom_listener *)loom__handle_box(L, 1), t, 1);
-}
-
-/* [-2, +(1|3), y] Checkpoint. l:accept([soft]) -> Stream | false (soft,
-** closed) | nil, code, message. */
-static int l_listener_accept(lua_State *L) {
-  loom_ctx *ctx = loom_ctxup(L);
-  loom_listener *l = check_listener(L, 1);
-  loom_task *t;
-  lua_settop(L, 2);
-  t = loom__checkpoint_enter(L, ctx);
-  return accept_op(L, ctx, l, t, 0);
-}
-
-/* [-0, +0, -] Close a listener (idempotent, pure C): acceptors raise
-** "closed"; a pipe's socket file is removed. */
-void loom__listener_close(loom_listener *l) {
-  loom_ctx *ctx;
-  if (l->closed) return;
-  l->closed = 1;
-  ctx = loom__handle_ctx(&l->h);
-  if (ctx != NULL) loom__lot_wake_all(ctx, &l->acceptors);
-  if (l->path != NULL) unlink(l->path);
-  loom__handle_close(&l->h);
-}
-
-/* [-1, +0, v] l:close(), and __close: idempotent, never blocks. */
-static int l_listener_close(lua_State *L) {
-  loom_listener *l;
-  luaL_checkudata(L, 1, LOOM_LISTENER_MT);
-  l = (loom_listener *)loom__handle_box(L, 1);
-  if (l != NULL) loom__listener_close(l);
-  return 0;
-}
-
-/* [-1, +0, -] __gc: close, let the block go (B7). Never raises. */
-static int l_listener_gc(lua_State *L) {
-  loom_handle **box = (loom_handle **)lua_touserdata(L, 1);
-  loom_listener *l = (loom_listener *)*box;
-  if (l == NULL) return 0;
-  *box = NULL;
-  loom__listener_close(l);
-  loom__handle_close(&l->h);   /* also when never opened */
-  loom__handle_release(&l->h);
-  return 0;
-}
-
-/* [-1, +(2|3), v] l:sockname() -> addr, port (a pipe: path, nil). */
-static int l_listener_sockname(lua_State *L) {
-  loom_listener *l = check_listener(L, 1);
-  if (l->closed) return luaL_error(L, "loom: the listener is closed");
-  return push_name(L, l->kind, &l->u.handle, 0);
-}
-
-/* [-2, +1, v] __index: fields port and path, then the methods (upvalue
-** 2). */
-static int l_listener_index(lua_State *L) {
-  loom_listener *l = check_listener(L, 1);
-  const char *k = lua_tostring(L, 2);
-  if (k != NULL && strcmp(k, "port") == 0) {
-    if (l->kind == LOOM_TCP) lua_pushinteger(L, l->port);
-    else lua_pushnil(L);
-  } else if (k != NULL && strcmp(k, "path") == 0) {
-    if (l->path != NULL) lua_pushstring(L, l->path);
-    else lua_pushnil(L);
-  } else {
-    lua_pushvalue(L, 2);
-    lua_rawget(L, lua_upvalueindex(2));
-  }
-  return 1;
-}
-
-/* [-1, +1, m] __tostring: "loom.Listener (tcp port 8080)". */
-static int l_listener_tostring(lua_State *L) {
-  loom_listener *l = (loom_listener *)loom__handle_box(L, 1);
-  if (l != NULL && l->kind == LOOM_TCP)
-    lua_pushfstring(L, "loom.Listener (tcp port %d%s)", l->port,
-                    l->closed ? ", closed" : "");
-  else
-    lua_pushfstring(L, "loom.Listener (pipe %s%s)",
-                    l != NULL && l->path != NULL ? l->path : "?",
-                    l == NULL || l->closed ? ", closed" : "");
-  return 1;
-}
-
-/* [-0, +1, v] Push a new Listener of 'kind', its handle initialised. */
-loom_listener *loom__listener_new(lua_State *L, loom_ctx *ctx, int kind) {
-  loom_listener *l = (loom_listener *)loom__handle_new(
-      L, ctx, sizeof(loom_listener), &listener_type, LOOM_LISTENER_MT, 0);
-  int rc = kind == LOOM_TCP ? uv_tcp_init(ctx->loop, &l->u.tcp)
-                            : uv_pipe_init(ctx->loop, &l->u.pipe, 0);
-  l->kind = (unsigned char)kind;
-  if (rc < 0) {
-    l->closed = 1;
-    luaL_error(L, "loom: cannot create a listener (%s)", uv_strerror(rc));
-  }
-  loom__handle_opened(&l->h, &l->u.handle);
-  return l;
-}
-
-/* [-0, +0, -] Listen with 'backlog' (0 or a libuv error); record the
-** bound TCP port. */
-int loom__listener_listen(loom_listener *l, int backlog) {
-  int rc = uv_listen(&l->u.stream, backlog, on_connection);
-  if (rc == 0 && l->kind == LOOM_TCP) {
-    struct sockaddr_storage ss;
-    int len = (int)sizeof ss;
-    if (uv_tcp_getsockname(&l->u.tcp, (struct sockaddr *)&ss, &len) == 0) {
-      if (ss.ss_family == AF_INET)
-        l->port = ntohs(((struct sockaddr_in *)&ss)->sin_port);
-      else if (ss.ss_family == AF_INET6)
-        l->port = ntohs(((struct sockaddr_in6 *)&ss)->sin6_port);
-    }
-  }
-  return rc;
 }
 
 /* {====================================================================
 ** Connect requests (tcp.c, pipe.c)
 ** ===================================================================== */
 
-/* [-0, +0, m] A new connect request. */
+/* [-0, +0, m] A new connect request (not guarded), bound to its
+** uv_connect_t. */
 loom_connect *loom__connect_new(lua_State *L, loom_ctx *ctx) {
   loom_connect *cr =
-      (loom_connect *)loom__ioreq_new(L, ctx, sizeof(loom_connect));
-  cr->r.uv = (uv_req_t *)&cr->c;
-  cr->c.data = cr;
+      (loom_connect *)loom__req_new(L, ctx, sizeof(loom_connect), 0);
+  loom__req_bind(&cr->r, &cr->c);
   return cr;
 }
 
 /* Connect callback of every loom stream (libuv context, pure C). */
 void loom__on_connect(uv_connect_t *c, int status) {
-  loom__ioreq_finish((loom_ioreq *)c->data, status);
+  loom_req *r = loom__req_of(c);
+  r->status = status;
+  loom__req_finish(r);
 }
 
 /* Abort of a pending connect (pure C): close the stream; libuv then calls
-** the connect callback with UV_ECANCELED, which frees the abandoned
+** the connect callback with UV_ECANCELED, which frees the detached
 ** request (SUCCEEDED). */
 int loom__connect_abort(loom_ctx *ctx, loom_task *t) {
   loom_connect *cr = (loom_connect *)t->wait_obj;
   (void)ctx;
-  cr->r.waiter = NULL;
+  loom__req_detach(&cr->r);
   loom__stream_close((loom_stream *)cr->c.handle->data);
   return LOOM_ABORT_SUCCEEDED;
 }
@@ -772,13 +603,6 @@ static const luaL_Reg stream_methods[] = {
   {"peername", l_stream_peername},
   {"sockname", l_stream_sockname},
   {"set_nodelay", l_stream_set_nodelay},
-  {NULL, NULL}
-};
-
-static const luaL_Reg listener_methods[] = {
-  {"accept", l_listener_accept},
-  {"close", l_listener_close},
-  {"sockname", l_listener_sockname},
   {NULL, NULL}
 };
 
@@ -802,7 +626,6 @@ static void ignore_sigpipe(void) {
 void loom__stream_open(lua_State *L, loom_ctx *ctx) {
   loom__handles_open(L, ctx);
   ignore_sigpipe();
-  /* Stream */
   luaL_newmetatable(L, LOOM_STREAM_MT);
   lua_newtable(L);
   loom__setfuncs(L, ctx, stream_methods);
@@ -816,20 +639,5 @@ void loom__stream_open(lua_State *L, loom_ctx *ctx) {
   lua_pushcfunction(L, l_stream_tostring);
   lua_setfield(L, -2, "__tostring");
   lua_pop(L, 1);
-  /* Listener */
-  luaL_newmetatable(L, LOOM_LISTENER_MT);
-  lua_pushlightuserdata(L, ctx);
-  lua_newtable(L);
-  loom__setfuncs(L, ctx, listener_methods);
-  lua_pushvalue(L, -1);
-  lua_setfield(L, -5, "listener_methods");
-  lua_pushcclosure(L, l_listener_index, 2);
-  lua_setfield(L, -2, "__index");
-  lua_pushcfunction(L, l_listener_gc);
-  lua_setfield(L, -2, "__gc");
-  lua_pushcfunction(L, l_listener_close);
-  lua_setfield(L, -2, "__close");
-  lua_pushcfunction(L, l_listener_tostring);
-  lua_setfield(L, -2, "__tostring");
-  lua_pop(L, 1);
+  loom__listener_open(L, ctx);
 }

@@ -2,8 +2,8 @@
 ** tcp.c: loom.tcp.connect and loom.tcp.listen (API section 7).
 **
 ** Both resolve their host first: a numeric address is used as it is; a
-** name goes through uv_getaddrinfo (a threadpool request: cancelled with
-** uv_cancel when possible, else the task waits for it, rule B9). The
+** name goes through dns.c's lookup (a threadpool request; a cancelled
+** lookup is abandoned at once, rule B9, and loom.run waits for it). The
 ** addresses found are copied into a userdata on the stack (so nothing
 ** leaks whatever raises later) and tried in turn: connect tries each until
 ** one accepts, so "localhost" works whether it resolves to ::1 or to
@@ -14,7 +14,7 @@
 #include <stdio.h>
 #include <string.h>
 
-#include "io.h"
+#include "stream.h"
 
 #define MAX_ADDRS 16
 #define DEFAULT_BACKLOG 511
@@ -27,24 +27,6 @@ typedef struct addr_list {
   struct sockaddr_storage a[MAX_ADDRS];
 } addr_list;
 
-typedef struct gai_req {
-  loom_ioreq r;
-  uv_getaddrinfo_t g;
-  struct addrinfo *res;
-} gai_req;
-
-/* getaddrinfo callback (libuv context, pure C): keep the result for the
-** waiter, or free it if the waiter gave up. */
-static void on_gai(uv_getaddrinfo_t *g, int status, struct addrinfo *res) {
-  gai_req *gr = (gai_req *)g->data;
-  if (loom__ioreq_wanted(&gr->r)) {
-    gr->res = res;
-  } else {
-    uv_freeaddrinfo(res);  /* abandoned: the block is freed next */
-  }
-  loom__ioreq_finish(&gr->r, status);
-}
-
 /* [-0, +1, m] Push an empty address list. */
 static addr_list *push_addrs(lua_State *L) {
   addr_list *a = (addr_list *)lua_newuserdatauv(L, sizeof(addr_list), 0);
@@ -53,51 +35,42 @@ static addr_list *push_addrs(lua_State *L) {
   return a;
 }
 
-/* [-0, +(0|3), y] Resolve 'host':'port' for task 't' with
-** uv_getaddrinfo; 'k' continues with the gai_req on top of the stack.
-** Returns a fail tuple if the request cannot start. */
+/* [-0, +(0|3), y] Resolve 'host':'port' for task 't'; 'k' continues
+** with the request on top of the stack. Returns a fail tuple if the
+** lookup cannot start. */
 static int resolve(lua_State *L, loom_ctx *ctx, loom_task *t,
                    const char *host, int port, int passive,
                    lua_KFunction k) {
   struct addrinfo hints;
   char service[16];
-  gai_req *gr;
-  int rc;
   memset(&hints, 0, sizeof hints);
   hints.ai_family = AF_UNSPEC;
   hints.ai_socktype = SOCK_STREAM;
   hints.ai_protocol = IPPROTO_TCP;
   if (passive) hints.ai_flags = AI_PASSIVE;
   snprintf(service, sizeof service, "%d", port);
-  gr = (gai_req *)loom__ioreq_new(L, ctx, sizeof(gai_req));
-  gr->r.uv = (uv_req_t *)&gr->g;
-  gr->g.data = gr;
-  rc = uv_getaddrinfo(ctx->loop, &gr->g, on_gai, host, service, &hints);
-  if (rc < 0) {
-    loom__ioreq_free(L, ctx, &gr->r);
-    return loom__fail(L, rc);
-  }
-  gr->r.waiter = t;
-  lua_pushlightuserdata(L, gr);   /* for the continuation */
-  return loom__suspend(L, t, loom__ioreq_abort_cancel, &gr->r, k);
+  return loom__gai_wait(L, ctx, t, host, service, &hints, k);
 }
 
-/* [-0, +(1|3), m] After resolution: push the address list at index 4, or
-** a fail tuple (returns its size, or 0 when the list was pushed). */
-static int take_resolved(lua_State *L, loom_ctx *ctx, gai_req *gr) {
+/* [-0, +(0|3), m] In the continuation of resolve (index 4 and above
+** free): take the lookup's addresses, free its request, and push the
+** address list at index 4; or return a fail tuple (its size; 0 when the
+** list was pushed). Raises Cancelled if the lookup was cancelled. */
+static int take_resolved(lua_State *L, loom_ctx *ctx, lua_KContext kc) {
+  loom_req *r = loom__req_resumed(L, ctx, kc);
   struct sockaddr_storage tmp[MAX_ADDRS];
-  struct addrinfo *ai;
-  int n = 0, st = gr->r.status, i;
+  const struct addrinfo *ai;
+  int n = 0, st = r->status, i;
   addr_list *a;
-  for (ai = gr->res; ai != NULL && n < MAX_ADDRS; ai = ai->ai_next) {
+  for (ai = loom__gai_result(r); ai != NULL && n < MAX_ADDRS;
+       ai = ai->ai_next) {
     if (ai->ai_addrlen > sizeof tmp[0]) continue;
     if (ai->ai_family != AF_INET && ai->ai_family != AF_INET6) continue;
     memset(&tmp[n], 0, sizeof tmp[n]);
     memcpy(&tmp[n], ai->ai_addr, ai->ai_addrlen);
     n++;
   }
-  uv_freeaddrinfo(gr->res);
-  loom__ioreq_free(L, ctx, &gr->r);
+  loom__req_free(L, r);
   if (st < 0) return loom__fail(L, st);
   if (n == 0) return loom__fail(L, UV_EAI_NONAME);
   lua_settop(L, 3);
@@ -126,18 +99,17 @@ static int connect_next(lua_State *L, loom_ctx *ctx, loom_task *t,
     lua_settop(L, 4);
     if (again) loom__check_cancel(L, ctx, t);
     again = 1;
-    s = loom__stream_new(L, ctx, LOOM_TCP);
+    s = loom__stream_new(L, ctx, LOOM_TCP);           /* index 5 */
     cr = loom__connect_new(L, ctx);
     rc = uv_tcp_connect(&cr->c, &s->u.tcp, sa, loom__on_connect);
     if (rc < 0) {
-      loom__ioreq_free(L, ctx, &cr->r);
+      loom__req_free(L, &cr->r);
       loom__stream_close(s);
       a->err = rc;
       continue;
     }
-    cr->r.waiter = t;
-    lua_pushlightuserdata(L, cr);   /* index 6, for k_connected */
-    return loom__suspend(L, t, loom__connect_abort, &cr->r, k_connected);
+    cr->r.flags |= RQ_SUBMITTED;
+    return loom__req_wait(L, t, &cr->r, loom__connect_abort, k_connected);
   }
   return loom__fail(L, a->err != 0 ? a->err : UV_EADDRNOTAVAIL);
 }
@@ -146,14 +118,12 @@ static int connect_next(lua_State *L, loom_ctx *ctx, loom_task *t,
 ** index 6): the Stream at index 5, or the next address. */
 static int k_connected(lua_State *L, int status, lua_KContext kc) {
   loom_ctx *ctx = loom_ctxup(L);
-  loom_connect *cr = (loom_connect *)lua_touserdata(L, 6);
+  loom_req *r = loom__req_resumed(L, ctx, kc);
   loom_task *t = (loom_task *)kc;
   loom_stream *s;
-  int st;
+  int st = r->status;
   (void)status;
-  loom__resumed(L, ctx, t);
-  st = cr->r.status;
-  loom__ioreq_free(L, ctx, &cr->r);
+  loom__req_free(L, r);
   s = (loom_stream *)loom__handle_box(L, 5);
   if (st == 0) {
     uv_tcp_nodelay(&s->u.tcp, 1);
@@ -168,14 +138,10 @@ static int k_connected(lua_State *L, int status, lua_KContext kc) {
 /* [-1, +(1|3), y] Continuation of connect's resolution. */
 static int k_resolved_connect(lua_State *L, int status, lua_KContext kc) {
   loom_ctx *ctx = loom_ctxup(L);
-  loom_task *t = (loom_task *)kc;
-  gai_req *gr = (gai_req *)lua_touserdata(L, -1);
-  int n;
+  int n = take_resolved(L, ctx, kc);
   (void)status;
-  loom__resumed(L, ctx, t);
-  n = take_resolved(L, ctx, gr);
   if (n > 0) return n;
-  return connect_next(L, ctx, t, 1);
+  return connect_next(L, ctx, (loom_task *)kc, 1);
 }
 
 /* [-2, +(1|3), y] Checkpoint. core.tcp_connect(host, port) -> Stream |
@@ -183,7 +149,7 @@ static int k_resolved_connect(lua_State *L, int status, lua_KContext kc) {
 ** 5 the Stream being connected, 6 its request. */
 static int l_tcp_connect(lua_State *L) {
   loom_ctx *ctx = loom_ctxup(L);
-  const char *host = luaL_checkstring(L, 1);
+  const char *host = loom__checkstring(L, 1);
   int port = loom__checkport(L, 2);
   struct sockaddr_storage ss;
   loom_task *t;
@@ -224,11 +190,8 @@ static int listen_first(lua_State *L, loom_ctx *ctx) {
 /* [-1, +(1|3), y] Continuation of listen's resolution. */
 static int k_resolved_listen(lua_State *L, int status, lua_KContext kc) {
   loom_ctx *ctx = loom_ctxup(L);
-  gai_req *gr = (gai_req *)lua_touserdata(L, -1);
-  int n, backlog;
+  int n = take_resolved(L, ctx, kc), backlog;
   (void)status;
-  loom__resumed(L, ctx, (loom_task *)kc);
-  n = take_resolved(L, ctx, gr);
   if (n > 0) return n;
   lua_getfield(L, 3, "backlog");
   backlog = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1)
@@ -244,18 +207,18 @@ static int k_resolved_listen(lua_State *L, int status, lua_KContext kc) {
 ** Listener. */
 static int l_tcp_listen(lua_State *L) {
   loom_ctx *ctx = loom_ctxup(L);
-  const char *host = luaL_optstring(L, 1, "*");
+  const char *host = loom__optstring(L, 1, "*");
   int port = loom__checkport(L, 2);
   struct sockaddr_storage ss;
   loom_task *t;
   addr_list *a;
   lua_Integer backlog = DEFAULT_BACKLOG;
   if (!lua_isnoneornil(L, 3)) {
-    luaL_checktype(L, 3, LUA_TTABLE);
+    loom__checktype(L, 3, LUA_TTABLE);
     lua_getfield(L, 3, "backlog");
     if (!lua_isnil(L, -1)) {
-      luaL_argcheck(L, lua_isinteger(L, -1) && lua_tointeger(L, -1) > 0,
-                    3, "opts.backlog must be a positive integer");
+      loom__argcheck(L, lua_isinteger(L, -1) && lua_tointeger(L, -1) > 0,
+                     3, "opts.backlog must be a positive integer");
       backlog = lua_tointeger(L, -1);
     }
     lua_pop(L, 1);

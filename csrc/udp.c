@@ -12,15 +12,16 @@
 ** while a task waits in receive_from, so an idle socket never keeps the
 ** loop alive (API section 8). send_to first tries to send at once
 ** (uv_udp_try_send); when the kernel is full it queues a uv_udp_send
-** request (req.c) that pins the object and the data. Failures cross as
-** fail tuples (rule E2); lua/loom/udp.lua resolves names and raises
+** request (req.h) that pins the data; closing the socket ends it with
+** UV_ECANCELED (libuv reads the data no more once the handle is closing,
+** which is what makes a pinned string safe at teardown). Failures cross
+** as fail tuples (rule E2); lua/loom/udp.lua resolves names and raises
 ** loom.IOError. Closing wakes the receivers, who raise "closed".
 */
 #include <stddef.h>
 #include <stdlib.h>
 #include <string.h>
 
-#include "io.h"
 #include "req.h"
 
 #define LOOM_UDP_MT "loom.Udp"
@@ -155,7 +156,7 @@ static void udp_close(udp_obj *o) {
 
 /* [-0, +0, v] Raise the "closed" error. */
 static int closed_error(lua_State *L) {
-  return luaL_error(L, "loom: the UDP socket is closed");
+  return loom__error(L, "loom: the UDP socket is closed");
 }
 
 /* [-0, +0, v] The open Udp object at 'idx'. */
@@ -229,9 +230,15 @@ static int l_udp_receive_from(lua_State *L) {
   return udp_receive(L, loom__checkpoint_enter(L, ctx));
 }
 
-/* Completion of a queued send (libuv context). */
+/* A queued send. */
+typedef struct send_req {
+  loom_req r;
+  uv_udp_send_t s;
+} send_req;
+
+/* Completion of a queued send (libuv context, pure C). */
 static void on_send(uv_udp_send_t *req, int status) {
-  loom_req *r = loom_req_of(req);
+  loom_req *r = loom__req_of(req);
   r->status = status;
   loom__req_finish(r);
 }
@@ -257,12 +264,12 @@ static int l_udp_send_to(lua_State *L) {
   loom_ctx *ctx = loom_ctxup(L);
   udp_obj *o = check_udp(L, 1);
   size_t len;
-  const char *data = luaL_checklstring(L, 2, &len);
-  const char *host = luaL_checkstring(L, 3);
+  const char *data = loom__checklstring(L, 2, &len);
+  const char *host = loom__checkstring(L, 3);
   int port = loom__checkport(L, 4);
   struct sockaddr_storage ss;
   loom_task *t;
-  loom_req *r;
+  send_req *q;
   uv_buf_t b;
   int rc;
   lua_settop(L, 4);
@@ -276,15 +283,16 @@ static int l_udp_send_to(lua_State *L) {
     return 1;
   }
   if (rc != UV_EAGAIN && rc != UV_ENOSYS) return loom__fail(L, rc);
-  r = loom__req_new(L, ctx);            /* the kernel is full: queue it */
-  loom__req_pin(L, r, 1);
-  loom__req_pin(L, r, 2);
-  r->obj = o;
-  rc = uv_udp_send(&r->u.send, &o->udp, &b, 1,
-                   (const struct sockaddr *)&ss, on_send);
-  if (rc < 0) return loom__req_fail(L, r, rc);
-  r->flags |= RQ_SUBMITTED;
-  return loom__req_wait(L, t, r, k_send);
+  /* The kernel is full: queue it. Its data stays pinned until the
+  ** callback, also if the task is cancelled (the send goes on). */
+  q = (send_req *)loom__req_new(L, ctx, sizeof(send_req), 0);
+  loom__req_bind(&q->r, &q->s);
+  loom__req_pin(L, &q->r, 2);
+  rc = uv_udp_send(&q->s, &o->udp, &b, 1, (const struct sockaddr *)&ss,
+                   on_send);
+  if (rc < 0) return loom__req_fail(L, &q->r, rc);
+  q->r.flags |= RQ_SUBMITTED | RQ_NOCANCEL;
+  return loom__req_wait(L, t, &q->r, loom__req_abort_detach, k_send);
 }
 
 /* u:sockname() -> host, port of the bound socket. */
@@ -301,7 +309,7 @@ static int l_udp_sockname(lua_State *L) {
 ** raises "closed". Also __close. */
 static int l_udp_close(lua_State *L) {
   udp_obj *o;
-  luaL_checkudata(L, 1, LOOM_UDP_MT);
+  loom__checkudata(L, 1, LOOM_UDP_MT);
   o = (udp_obj *)loom__handle_box(L, 1);
   if (o != NULL) udp_close(o);
   return 0;
@@ -355,14 +363,14 @@ static int l_udp_tostring(lua_State *L) {
 ** one (u.port tells which). Not a checkpoint: it never waits. */
 static int l_udp_bind(lua_State *L) {
   loom_ctx *ctx = loom_ctxup(L);
-  const char *host = luaL_checkstring(L, 1);
+  const char *host = loom__checkstring(L, 1);
   int port = loom__checkport(L, 2);
   struct sockaddr_storage ss;
   int len = (int)sizeof ss;
   uv_loop_t *loop = loom_loop(L);
   udp_obj *o;
   int rc;
-  if (loop == NULL) return luaL_error(L, "loom: no event loop");
+  if (loop == NULL) return loom__error(L, "loom: no event loop");
   rc = loom__numeric_addr(host, port, &ss);
   if (rc < 0) return loom__fail(L, rc);
   lua_settop(L, 2);
@@ -383,9 +391,7 @@ static int l_udp_bind(lua_State *L) {
     udp_close(o);
     return loom__fail(L, rc);
   }
-  o->port = ntohs(ss.ss_family == AF_INET6
-                      ? ((struct sockaddr_in6 *)&ss)->sin6_port
-                      : ((struct sockaddr_in *)&ss)->sin_port);
+  o->port = loom__sockaddr_port(&ss);
   udp_update_ref(o);
   return 1;
 }
@@ -411,7 +417,6 @@ static const luaL_Reg udp_funcs[] = {
 ** core.Udp_native. */
 void loom__udp_open(lua_State *L, loom_ctx *ctx) {
   loom__handles_open(L, ctx);
-  loom__req_open(L, ctx);
   lua_newtable(L);                             /* [core natives] */
   loom__setfuncs(L, ctx, udp_methods);
   lua_setfield(L, -2, "Udp_native");

@@ -85,6 +85,15 @@ describe("loom.dns", function()
       end
     end))
 
+    it("reports argument errors at the caller's line", H.async(function()
+      H.argerror(function() dns.getaddrinfo("localhost", "http") end,
+                 "bad argument #2 to 'getaddrinfo' (integer port expected, "
+                 .. "got string)")
+      H.argerror(function() dns.getaddrinfo({}) end,
+                 "bad argument #1 to 'getaddrinfo' (string expected, got "
+                 .. "table)")
+    end))
+
     it("raises \"outside of a loom task\" outside a task", function()
       assert.matches("outside of a loom task",
                      tostring(S.catch(dns.getaddrinfo, "localhost")))

@@ -616,6 +616,39 @@ describe("loom.fs", function()
     end))
   end)
 
+  describe("argument errors", function()
+    it("are reported at the caller's line, counting arguments after self",
+      H.async(function()
+        local argerror = H.argerror
+        argerror(function() fs.open(dir .. "/f", "q") end,
+                 "bad argument #2 to 'open' (invalid mode")
+        argerror(function() fs.open(dir .. "/f", "w", "644") end,
+                 "bad argument #3 to 'open' (number expected, got string)")
+        argerror(function() fs.mkdir(dir .. "/d", -1) end,
+                 "bad argument #2 to 'mkdir' (mode out of range)")
+        argerror(function() fs.stat({}) end,
+                 "bad argument #1 to 'stat' (string expected, got table)")
+        argerror(function() fs.rename(dir, nil) end,
+                 "bad argument #2 to 'rename' (string expected, got nil)")
+        argerror(function() fs.read_file({}) end,
+                 "bad argument #1 to 'read_file' (string expected, got table)")
+        argerror(function() fs.write_file(dir .. "/f", 4) end,
+                 "bad argument #2 to 'write_file' (string expected, got "
+                 .. "number)")
+        local f = fs.open(dir .. "/f", "w+")
+        argerror(function() f:read("x") end,
+                 "bad argument #1 to 'read' (number expected, got string)")
+        argerror(function() f:read(1, -1) end,
+                 "bad argument #2 to 'read' (negative offset)")
+        argerror(function() f:write(12) end,
+                 "bad argument #1 to 'write' (string expected, got number)")
+        argerror(function() f.stat(12) end,
+                 "bad argument #1 to 'stat' (loom.File expected, got number)")
+        f:close()
+        argerror(function() f:read(1) end, "closed file")
+      end))
+  end)
+
   describe("blocking calls outside a task", function()
     it("raise \"outside of a loom task\"", function()
       for _, f in ipairs { fs.read_file, fs.stat, fs.scandir, fs.unlink,
@@ -773,6 +806,57 @@ describe("loom.fs", function()
       end))
     end)
   end
+
+  describe("state teardown with a host loop", function()
+    -- With a host loop (loom_attach), lua_close may run while requests
+    -- are in flight; their callbacks run in the host's next uv_run, after
+    -- the context, the Files and the strings are gone. They must touch
+    -- only memory that outlives the state (the host runs under valgrind,
+    -- or with ASan in `make asan`, so any use after free fails it).
+    it("lets requests in flight end after lua_close, touching no freed "
+       .. "memory", function()
+      local out, ok = H.teardown_host(dir, [[
+        local loom = require "loom"
+        local n = 0
+        local function ready() n = n + 1; if n == 6 then READY = true end end
+        loom.start(function()       -- a read blocked in the kernel
+          local f = loom.fs.open(RFIFO, "r+")
+          ready()
+          f:read(10)
+        end)
+        loom.start(function()       -- a write blocked in the kernel
+          local f = loom.fs.open(WFIFO, "r+")
+          ready()
+          f:write(string.rep("w", 256 * 1024))
+        end)
+        loom.start(function()       -- a read cancelled: detached
+          local f = loom.fs.open(RFIFO, "r+")
+          loom.move_on_after(0.05, function() f:read(10) end)
+          ready()
+          loom.sleep(100)
+        end)
+        loom.start(function()       -- a lookup
+          ready()
+          loom.dns.getaddrinfo("localhost")
+        end)
+        loom.start(function()       -- an open File, closed by __gc
+          G = loom.fs.open(WFIFO, "r+")
+          ready()
+          loom.sleep(100)
+        end)
+        loom.start(function()       -- a stream write to a peer that
+          local l = loom.pipe.listen(RFIFO .. ".sock")  -- never reads
+          local c = loom.pipe.connect(RFIFO .. ".sock")
+          L, A = l, l:accept()
+          ready()
+          c:write(string.rep("x", 1024 * 1024))
+        end)
+      ]], 256 * 1024)
+      assert.is_true(ok, out)
+      assert.matches("uv_loop_close = 0", out)
+      assert.matches("drained 262144", out)
+    end)
+  end)
 
   describe("an open cancelled after it started", function()
     it("closes the descriptor it got", H.async(function()

@@ -31,6 +31,9 @@ M.env = {
   ASAN_OPTIONS = os.getenv("ASAN_OPTIONS"),
 }
 
+--- Check an argument error and where it points (see threadpool_support).
+M.argerror = require("spec.threadpool_support").argerror
+
 --- A busted body: `fn` in loom.run, then the leak checks.
 function M.async(fn)
   return function()

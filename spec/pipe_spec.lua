@@ -62,6 +62,13 @@ describe("loom.pipe.connect", function()
     l:close()
   end))
 
+  it("reports argument errors at the caller's line", async(function()
+    IO.argerror(function() loom.pipe.connect({}) end,
+                "bad argument #1 to 'connect' (string expected, got table)")
+    IO.argerror(function() loom.pipe.listen(sock_path(), 7) end,
+                "bad argument #2 to 'listen' (table expected, got number)")
+  end))
+
   it("raises IOError ENOENT for a missing path", async(function()
     local e = S.catch(loom.pipe.connect, sock_path())
     assert.is_true(loom.IOError:is(e))

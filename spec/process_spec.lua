@@ -60,6 +60,21 @@ describe("loom.process.spawn", function()
     assert.equal("spawn", e.op)
   end))
 
+  it("reports spec errors at the caller's line, for spawn and run",
+     async(function()
+    IO.argerror(function() loom.process.spawn{ "true", stdout = "file" } end,
+                "bad argument #1 to 'spawn' (spec.stdout must be \"inherit\", "
+                .. "\"null\" or \"pipe\", got \"file\")")
+    IO.argerror(function() loom.process.run{ "true", stdin = 4 } end,
+                "bad argument #1 to 'run' (spec.stdin must be")
+    IO.argerror(function() loom.process.spawn{ "true", env = 1 } end,
+                "bad argument #1 to 'spawn' (spec.env must be a table)")
+    IO.argerror(function() loom.process.spawn{ "true", cwd = {} } end,
+                "bad argument #1 to 'spawn' (spec.cwd must be a string)")
+    IO.argerror(function() loom.process.spawn{ {} } end,
+                "bad argument #1 to 'spawn' (spec[1] must be a string")
+  end))
+
   it("checks its spec", async(function()
     assert.matches("table expected", S.catch(loom.process.spawn, "ls"))
     assert.matches("command", S.catch(loom.process.spawn, {}))
@@ -96,6 +111,8 @@ describe("Process:kill", function()
     q:kill(9)
     assert.same({ nil, "SIGKILL" }, { q:wait() })
     assert.matches("unknown signal", S.catch(q.kill, q, "SIGNOPE"))
+    IO.argerror(function() q:kill("SIGNOPE") end,
+                "bad argument #1 to 'kill' (unknown signal 'SIGNOPE')")
   end))
 end)
 
@@ -205,6 +222,29 @@ describe("no zombie", function()
     assert.is_true(loom.now() - t0 < 1)
     assert.is_true(reaped(pids[1]))
     assert.is_true(reaped(pids[2]))
+    require("loom.testing").assert_clean()
+  end)
+
+  it("loom.run leaves alone the children of loom.start's tasks, which "
+     .. "loom.shutdown ends", function()
+    local pid, t
+    local t0 = loom.now()
+    loom.run(function()
+      local ev = loom.event()
+      t = loom.start(function()
+        local p = loom.process.spawn{ "sleep", "10" }
+        pid = p.pid
+        ev:set()
+        p:wait()
+      end)
+      ev:wait()
+    end)
+    assert.is_true(loom.now() - t0 < 1)    -- not held up by the child
+    assert.equal("running", t.status)
+    assert.is_false(reaped(pid))           -- nor did it terminate it
+    loom.shutdown()          -- cancels t: its wait terminates the child
+    assert.equal("cancelled", t.status)
+    assert.is_true(reaped(pid))
     require("loom.testing").assert_clean()
   end)
 end)

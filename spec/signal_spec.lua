@@ -92,6 +92,10 @@ describe("loom.signal.wait", function()
   it("rejects unknown signals; SIGKILL cannot be waited for",
      async(function()
     assert.matches("unknown signal", S.catch(loom.signal.wait, "SIGNOPE"))
+    IO.argerror(function() loom.signal.wait("SIGNOPE") end,
+                "bad argument #1 to 'wait' (unknown signal 'SIGNOPE')")
+    IO.argerror(function() loom.signal.wait(0) end,
+                "bad argument #1 to 'wait' (bad signal number)")
     assert.matches("bad signal", S.catch(loom.signal.wait, 0))
     local e = S.catch(loom.signal.wait, "SIGKILL")
     assert.is_true(loom.IOError:is(e))

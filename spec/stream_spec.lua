@@ -3,6 +3,7 @@
 -- streams here are TCP over 127.0.0.1; pipe_spec and process_spec cover the
 -- other kinds.
 local loom = require "loom"
+local testing = require "loom.testing"
 local S = require "spec.support"
 local IO = require "spec.io_support"
 
@@ -273,28 +274,103 @@ describe("Stream:write", function()
     c:close(); s:close()
   end))
 
-  it("cancelled while blocked completes, then raises at the next checkpoint",
+  it("cancelled while blocked raises Cancelled at once and closes the "
+     .. "stream", async(function()
+    local c, s = tcp_pair()
+    local big = string.rep("w", 16 * 1024 * 1024)
+    local t
+    loom.with_group(function(g)
+      t = g:spawn(function() c:write(big) end)
+      loom.sleep(0.1)
+      assert.equal("running", t.status)    -- blocked: the peer reads not
+      local t0 = loom.now()
+      t:cancel()
+      loom.sleep(0)
+      assert.is_true(loom.now() - t0 < 0.1)
+    end)
+    assert.equal("cancelled", t.status)
+    -- An unknown part of the data went out: the stream is unusable.
+    assert.matches("closed", S.catch(c.write, c, "more"))
+    assert.matches("closed", S.catch(c.read, c))
+    assert.matches("closed", tostring(c))
+    -- The peer sees what was sent, then the end of the stream.
+    local n = 0
+    while true do
+      local d = loom.move_on_after(2, function() return s:read() end)
+      if d == nil then break end
+      n = n + #d
+    end
+    assert.is_true(n < #big)
+    s:close()
+  end))
+
+  it("to a peer that never reads is stopped by a timeout in bounded time",
+     async(function()
+    local c, s = tcp_pair()
+    local big = string.rep("t", 64 * 1024 * 1024)
+    local t0 = loom.now()
+    local e = S.catch(loom.timeout, 0.2, function() c:write(big) end)
+    local dt = loom.now() - t0
+    assert.is_true(loom.TimeoutError:is(e), tostring(e))
+    assert.is_true(dt >= 0.2, "fired early: " .. dt)
+    assert.is_true(dt < 0.5, "fired late: " .. dt)
+    assert.matches("closed", S.catch(c.write, c, "x"))
+    assert.matches("closed", S.catch(c.read_line, c))
+    s:close()
+  end))
+
+  it("cancelled wakes the other tasks blocked on the stream with 'closed'",
      async(function()
     local c, s = tcp_pair()
     local big = string.rep("w", 16 * 1024 * 1024)
-    local rec = S.recorder()
-    local t
+    local rerr, werr, serr
     loom.with_group(function(g)
-      t = g:spawn(function()
-        c:write(big)
-        rec("write returned")
-        loom.checkpoint()
-        rec("not reached")
-      end)
+      local writer = g:spawn(function() c:write(big) end)
+      g:spawn(function() rerr = S.catch(c.read, c) end)
+      g:spawn(function() werr = S.catch(c.write, c, "second") end)
+      g:spawn(function() serr = S.catch(c.shutdown, c) end)
       loom.sleep(0.1)
-      t:cancel()
-      loom.sleep(0.1)
-      assert.equal("running", t.status)   -- the write cannot be taken back
-      rec("reading")
-      assert.equal(#big, #s:read_exactly(#big))
+      writer:cancel()
     end)
-    assert.same({ "reading", "write returned" }, rec.list)
-    assert.equal("cancelled", t.status)
+    assert.matches("closed", tostring(rerr))
+    assert.matches("closed", tostring(werr))
+    assert.matches("closed", tostring(serr))
+    s:close()
+  end))
+
+  it("at the moment it completes returns normally, then raises at the next "
+     .. "checkpoint", async(function()
+    local c, s = tcp_pair()
+    local big = string.rep("m", 8 * 1024 * 1024)
+    local rec = S.recorder()
+    local scope
+    loom.with_group(function(g)
+      g:spawn(function()
+        loom.scope(function(sc)
+          scope = sc
+          c:write(big)
+          rec("write returned")
+          local e = S.catch(loom.sleep, 10)
+          rec(loom.is_cancelled(e) and "cancelled after" or tostring(e))
+        end)
+      end)
+      loom.sleep(0.05)
+      -- Read until the write completes: its callback wakes the writer,
+      -- the only other task, which is then ready but not resumed; cancel
+      -- it in that pass (or after it ran, if the callback came first).
+      local got = 0
+      while got < #big and #rec.list == 0 and testing.stats().ready_empty do
+        got = got + #s:read(65536)
+      end
+      while #rec.list == 0 and testing.stats().ready_empty do
+        loom.sleep(0)
+      end
+      scope:cancel()
+      while got < #big do got = got + #s:read() end
+    end)
+    assert.same({ "write returned", "cancelled after" }, rec.list)
+    c:write("still open")                  -- the stream is usable
+    assert.equal("still open", s:read())
     c:close(); s:close()
   end))
 
@@ -353,6 +429,25 @@ describe("Stream:shutdown", function()
     assert.equal("reply", c:read())
     assert.is_nil(c:read())
     c:close()
+  end))
+
+  it("cancelled while it waits behind a write closes the stream",
+     async(function()
+    local c, s = tcp_pair()
+    local big = string.rep("w", 16 * 1024 * 1024)
+    local werr, shutter
+    loom.with_group(function(g)
+      g:spawn(function() werr = S.catch(c.write, c, big) end)
+      loom.sleep(0.05)
+      shutter = g:spawn(function() c:shutdown() end)
+      loom.sleep(0.05)
+      assert.equal("running", shutter.status)  -- the write is not out
+      shutter:cancel()
+    end)
+    assert.equal("cancelled", shutter.status)
+    assert.matches("closed", tostring(werr))
+    assert.matches("closed", S.catch(c.read, c))
+    s:close()
   end))
 
   it("after the write side is shut, write raises IOError", async(function()
@@ -456,6 +551,34 @@ describe("Stream misuse", function()
     local c, s = tcp_pair()
     assert.matches("loom.Stream expected", S.catch(c.read, {}))
     c:close(); s:close()
+  end))
+
+  it("reports argument errors at the caller's line, counting arguments "
+     .. "after self", async(function()
+    local c, s = tcp_pair()
+    local argerror = IO.argerror
+    argerror(function() c:read("x") end,
+             "bad argument #1 to 'read' (number expected, got string)")
+    argerror(function() c:read(0) end,
+             "bad argument #1 to 'read' (max must be at least 1)")
+    argerror(function() c:read_exactly(-1) end,
+             "bad argument #1 to 'read_exactly' (count must not be negative)")
+    argerror(function() c:write({}) end,
+             "bad argument #1 to 'write' (string expected, got table)")
+    argerror(function() c.write(42, "x") end,
+             "bad argument #1 to 'write' (loom.Stream expected, got number)")
+    local fake = setmetatable({}, { __index = c })
+    argerror(function() fake:read() end,
+             "calling 'read' on bad self (loom.Stream expected, got table)")
+    local l = loom.tcp.listen("127.0.0.1", 0)
+    argerror(function() l:serve(42) end,
+             "bad argument #1 to 'serve' (function expected, got number)")
+    l:close()
+    argerror(function() l:accept() end, "the listener is closed")
+    c:close()
+    argerror(function() c:read_line() end, "the stream is closed")
+    argerror(function() c:write("x") end, "the stream is closed")
+    s:close()
   end))
 end)
 

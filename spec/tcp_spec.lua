@@ -83,6 +83,15 @@ describe("loom.tcp.connect", function()
   it("checks its arguments", async(function()
     assert.matches("port", S.catch(loom.tcp.connect, "127.0.0.1", 70000))
     assert.matches("string expected", S.catch(loom.tcp.connect, nil, 80))
+    IO.argerror(function() loom.tcp.connect("127.0.0.1", 70000) end,
+                "bad argument #2 to 'connect' (port out of range)")
+    IO.argerror(function() loom.tcp.connect({}, 80) end,
+                "bad argument #1 to 'connect' (string expected, got table)")
+    IO.argerror(function() loom.tcp.listen("127.0.0.1", 0, 5) end,
+                "bad argument #3 to 'listen' (table expected, got number)")
+    IO.argerror(function() loom.tcp.listen("*", 0, { backlog = 0 }) end,
+                "bad argument #3 to 'listen' (opts.backlog must be a "
+                .. "positive integer)")
   end))
 
   it("cancelled while blocked closes the attempt", async(function()

@@ -168,4 +168,159 @@ function H.cancel_at_completion(op, trigger)
   return out
 end
 
+--- Call 'fn', a function whose one line makes a call that raises an
+-- argument error; check that the message is 'msg' (plain text) and
+-- points at that line (the caller's, not a wrapper's in lua/loom).
+function H.argerror(fn, msg)
+  local info = debug.getinfo(fn, "S")
+  local ok, e = pcall(fn)
+  assert(not ok, "expected an error, got success")
+  local where = info.short_src .. ":" .. info.linedefined .. ": "
+  assert(type(e) == "string" and e:sub(1, #where) == where,
+         ("error not raised at the caller's line (%s): %s")
+         :format(where, tostring(e)))
+  assert(e:find(msg, #where + 1, true),
+         ("expected %q in: %s"):format(msg, e))
+  return e
+end
+
+-- {==================================================================
+-- A host program that closes the Lua state with requests in flight
+-- ===================================================================
+
+-- The C source of the host (compiled by H.teardown_host): it attaches its
+-- own loop, runs a Lua chunk that starts loom tasks (they set READY once
+-- their requests are about to start), runs the loop a little, closes the
+-- Lua state while requests are in flight (in the threadpool, blocked in
+-- the kernel on two FIFOs), then releases the FIFOs (20 bytes for two
+-- reads of 10 on the first; the second drained) and runs its loop until
+-- it is empty: every callback of those requests runs after lua_close.
+-- argv: read FIFO, write FIFO, chunk, bytes to drain from the write FIFO.
+local HOST_C = [==[
+#include <fcntl.h>
+#include <stdio.h>
+#include <stdlib.h>
+#include <string.h>
+#include <unistd.h>
+
+#include <uv.h>
+
+#include "lua.h"
+#include "lauxlib.h"
+#include "lualib.h"
+
+#include "loom.h"
+
+static void run(lua_State *L, const char *code) {
+  if (luaL_dostring(L, code) != LUA_OK) {
+    fprintf(stderr, "host: %s\n", lua_tostring(L, -1));
+    exit(2);
+  }
+}
+
+static int flag(lua_State *L, const char *name) {
+  int v;
+  lua_getglobal(L, name);
+  v = lua_toboolean(L, -1);
+  lua_pop(L, 1);
+  return v;
+}
+
+int main(int argc, char **argv) {
+  uv_loop_t loop;
+  lua_State *L;
+  static char buf[1 << 16];
+  long want, got = 0;
+  ssize_t n;
+  int i, fd;
+  if (argc < 5) return 2;
+  want = atol(argv[4]);
+  if (uv_loop_init(&loop) != 0) return 2;
+  L = luaL_newstate();
+  luaL_openlibs(L);
+  luaL_requiref(L, "loom.core", luaopen_loom_core, 0);
+  lua_pop(L, 1);
+  if (loom_attach(L, &loop) != 0) return 2;
+  lua_pushstring(L, argv[1]);
+  lua_setglobal(L, "RFIFO");
+  lua_pushstring(L, argv[2]);
+  lua_setglobal(L, "WFIFO");
+  run(L, argv[3]);
+  for (i = 0; i < 5000 && !flag(L, "READY"); i++) {
+    uv_run(&loop, UV_RUN_NOWAIT);
+    uv_sleep(1);
+  }
+  if (!flag(L, "READY")) {
+    fprintf(stderr, "host: the tasks did not start\n");
+    return 2;
+  }
+  for (i = 0; i < 10; i++) {     /* the requests are submitted */
+    uv_run(&loop, UV_RUN_NOWAIT);
+    uv_sleep(2);
+  }
+  lua_close(L);
+  printf("host: lua_close done\n");
+  fflush(stdout);
+  fd = open(argv[1], O_RDWR | O_NONBLOCK);   /* bytes for the read */
+  if (fd >= 0) {
+    if (write(fd, "01234567890123456789", 20) < 0) perror("host: write");
+    close(fd);
+  }
+  fd = open(argv[2], O_RDWR | O_NONBLOCK);   /* room for the write */
+  for (i = 0; fd >= 0 && got < want && i < 2000; i++) {
+    n = read(fd, buf, sizeof buf);
+    if (n > 0) got += (long)n;
+    else uv_sleep(2);
+  }
+  if (fd >= 0) close(fd);
+  uv_run(&loop, UV_RUN_DEFAULT);
+  i = uv_loop_close(&loop);
+  printf("host: drained %ld, uv_loop_close = %d\n", got, i);
+  return i == 0 ? 0 : 1;
+}
+]==]
+
+local function sh(cmd)
+  local p = assert(io.popen(cmd .. " 2>&1"))
+  local out = p:read("a")
+  local ok = p:close()
+  return out, ok
+end
+
+local function quote(s) return "'" .. s:gsub("'", "'\\''") .. "'" end
+
+--- Compile the host in 'dir' against the loom under test, run it with the
+-- Lua chunk 'chunk' (see HOST_C; 'drain': bytes the chunk writes to
+-- WFIFO) and return its output and whether it succeeded. Under valgrind
+-- when it is installed (and no sanitizer runtime is preloaded: an ASan
+-- build checks by itself), so that a callback touching freed memory
+-- fails the run.
+function H.teardown_host(dir, chunk, drain)
+  local build = os.getenv("LOOM_BUILD") or "build"
+  local cwd = assert(sh("pwd")):gsub("%s+$", "")
+  local src, exe = dir .. "/host.c", dir .. "/host"
+  local f = assert(io.open(src, "w"))
+  f:write(HOST_C)
+  f:close()
+  local flags = sh("pkg-config --cflags --libs lua5.4 libuv 2>/dev/null")
+                  :gsub("%s+$", "")
+  if flags == "" then flags = "-I/usr/include/lua5.4 -llua5.4 -luv" end
+  local out, ok = sh(("cc -g -o %s %s -Icsrc %s -L%s/loom -l:core.so "
+                      .. "-Wl,-rpath,%s/%s/loom -lm -ldl")
+                     :format(quote(exe), quote(src), flags, build, cwd,
+                             build))
+  assert(ok, "cannot build the host: " .. out)
+  local rfifo, wfifo = dir .. "/r.fifo", dir .. "/w.fifo"
+  assert(os.execute("mkfifo " .. quote(rfifo) .. " " .. quote(wfifo)))
+  local runner = ""
+  if (os.getenv("LD_PRELOAD") or "") == "" and
+     sh("command -v valgrind") ~= "" then
+    runner = "valgrind -q --error-exitcode=99 "
+  end
+  return sh(("cd %s && LUA_PATH='./lua/?.lua;./lua/?/init.lua;;' "
+             .. "MALLOC_PERTURB_=165 timeout 60 %s%s %s %s %s %d")
+            :format(quote(cwd), runner, quote(exe), quote(rfifo),
+                    quote(wfifo), quote(chunk), drain))
+end
+
 return H

@@ -163,6 +163,21 @@ describe("loom.udp", function()
       u:close()
     end)
 
+    it("report argument errors at the caller's line", H.async(function()
+      local u = udp.bind("127.0.0.1", 0)
+      H.argerror(function() u:send_to({}, "127.0.0.1", 9) end,
+                 "bad argument #1 to 'send_to' (string expected, got table)")
+      H.argerror(function() u:send_to("x", "localhost", 1e9) end,
+                 "bad argument #3 to 'send_to' (port out of range)")
+      H.argerror(function() udp.bind("127.0.0.1", -1) end,
+                 "bad argument #2 to 'bind' (port out of range)")
+      H.argerror(function() udp.bind("localhost", "x") end,
+                 "bad argument #2 to 'bind' (integer port expected, got "
+                 .. "string)")
+      u:close()
+      H.argerror(function() u:receive_from() end, "closed")
+    end))
+
     it("reject bad arguments at once", H.async(function()
       local u = udp.bind("127.0.0.1", 0)
       assert.matches("bad argument",

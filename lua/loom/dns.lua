@@ -32,4 +32,6 @@ function M.getaddrinfo(host, port)
   return list
 end
 
+core.mark_wrappers(M)
+
 return M

@@ -230,4 +230,8 @@ function M.write_file(path, data)
   f:close()
 end
 
+-- Argument errors of the C functions name the caller's arguments and line.
+core.mark_wrappers(M)
+core.mark_wrappers(File)
+
 return M

@@ -33,4 +33,6 @@ function M.listen(path, opts)
   return l
 end
 
+core.mark_wrappers(M)
+
 return M

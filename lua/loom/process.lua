@@ -27,8 +27,9 @@ local raw_kill = P.kill
 -- left: if the task waiting in `p:wait()` is cancelled, the child gets
 -- SIGTERM, then SIGKILL 1 s later, and is reaped before the `Cancelled`
 -- goes on; a child nobody waits for is reaped when it exits, and
--- `loom.run` terminates (as above) and reaps the children still running
--- when its last task has finished.
+-- `loom.run` terminates (as above) and reaps the children its tasks left
+-- running when its last task has finished (not those of `loom.start`'s
+-- tasks, which it does not wait for).
 -- @tparam table spec
 -- @treturn Process
 -- @raise `loom.IOError` (op "spawn"), code `"ENOENT"` for a missing command
@@ -133,5 +134,9 @@ function M.run(spec)
            stdout = p.stdout and concat(out) or nil,
            stderr = p.stderr and concat(err) or nil }
 end
+
+-- Argument errors of the C functions name the caller's arguments and line.
+core.mark_wrappers(M)
+core.mark_wrappers(P)
 
 return M

@@ -24,4 +24,6 @@ function M.wait(name)
   return r
 end
 
+core.mark_wrappers(M)
+
 return M

@@ -78,10 +78,14 @@ function S.read_line(s)
 end
 
 --- Checkpoint. Write `data`; returns when the kernel has it (backpressure).
--- The string is not copied. A write under way cannot be taken back: if the
--- task is cancelled meanwhile, the write completes and `Cancelled` comes at
--- the next checkpoint. Writing to a peer that has gone raises `IOError`
--- (`EPIPE` or `ECONNRESET`), never SIGPIPE.
+-- The string is not copied. A write that has to wait (the peer does not
+-- read) can be cancelled, but not taken back: an unknown part of the data
+-- may have gone out, so the cancellation closes the stream (the writer
+-- gets `Cancelled` at once; later reads and writes raise an error
+-- containing "closed"), as a cancelled `send_all` leaves a Trio stream
+-- broken. A write that completed before the cancellation returns normally
+-- and `Cancelled` comes at the next checkpoint. Writing to a peer that has
+-- gone raises `IOError` (`EPIPE` or `ECONNRESET`), never SIGPIPE.
 -- @function Stream:write
 -- @tparam string data
 -- @return the stream
@@ -94,7 +98,8 @@ function S.write(s, data)
 end
 
 --- Checkpoint. Close the write side once pending writes are out: the peer
--- reads end of stream; reading goes on. A second call does nothing.
+-- reads end of stream; reading goes on. A second call does nothing. Like a
+-- write, a shutdown cancelled while it waits closes the stream.
 -- @function Stream:shutdown
 -- @raise `loom.IOError` (op "shutdown")
 -- @usage s:write(request); s:shutdown(); local reply = s:read()
@@ -218,5 +223,9 @@ end
 -- containing "closed", `serve` returns once its handlers have finished. A
 -- pipe listener removes its socket file.
 -- @function Listener:close
+
+-- Argument errors of the C methods name the caller's arguments and line.
+core.mark_wrappers(S)
+core.mark_wrappers(L)
 
 return M

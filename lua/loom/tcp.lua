@@ -40,4 +40,6 @@ function M.listen(host, port, opts)
   return l
 end
 
+core.mark_wrappers(M)
+
 return M

@@ -27,10 +27,11 @@ local function numeric(host)
 end
 
 -- The numeric address to use for `host` (a checkpoint for names): the
--- first one of `family` if given, else the first one.
-local function resolve(host, port, family)
+-- first one of `family` if given, else the first one. (The port is left
+-- to the C function, whose argument errors name the caller's arguments.)
+local function resolve(host, family)
   if numeric(host) then return host end
-  local list = dns.getaddrinfo(host, port)
+  local list = dns.getaddrinfo(host)
   for i = 1, #list do
     if family == nil or list[i].family == family then return list[i].addr end
   end
@@ -49,7 +50,7 @@ local bind = core.udp_bind
 -- @usage local u <close> = loom.udp.bind("127.0.0.1", 0)
 -- print(u.port)
 function M.bind(host, port)
-  local u, code, msg = bind(resolve(host, port), port)
+  local u, code, msg = bind(resolve(host), port)
   if u == nil then raise(code, msg, "bind", host, port) end
   return u
 end
@@ -69,7 +70,7 @@ local sockname = native.sockname
 -- @raise `loom.IOError` (op `"send"`), `loom.Cancelled`, "closed"
 -- @usage u:send_to("ping", "127.0.0.1", 9999)
 function Udp:send_to(data, host, port)
-  if not numeric(host) then host = resolve(host, port, self.family) end
+  if not numeric(host) then host = resolve(host, self.family) end
   local ok, code, msg = send_to(self, data, host, port)
   if ok == nil then raise(code, msg, "send", host, port) end
 end
@@ -101,5 +102,9 @@ end
 -- `receive_from` raises an error containing `closed`; queued datagrams
 -- are dropped. Also the `__close` and `__gc` metamethods.
 -- @function close
+
+-- Argument errors of the C functions name the caller's arguments and line.
+core.mark_wrappers(M)
+core.mark_wrappers(Udp)
 
 return M
