@@ -120,16 +120,18 @@ function M.run(spec)
     error("bad argument #1 to 'run' (spec.input needs stdin = \"pipe\")", 2)
   end
   local p = M.spawn(s)
+  -- Closed however run() ends (also when it is cancelled or fails).
+  local stdin <close> = p.stdin
+  local stdout <close> = p.stdout
+  local stderr <close> = p.stderr
   local out, err = {}, {}
   local code, sig
   with_group(function(g)
-    if p.stdin then g:spawn(feed, p.stdin, input) end
-    if p.stdout then g:spawn(read_all, p.stdout, out) end
-    if p.stderr then g:spawn(read_all, p.stderr, err) end
+    if stdin then g:spawn(feed, stdin, input) end
+    if stdout then g:spawn(read_all, stdout, out) end
+    if stderr then g:spawn(read_all, stderr, err) end
     code, sig = p:wait()
   end)
-  if p.stdout then p.stdout:close() end
-  if p.stderr then p.stderr:close() end
   return { code = code, signal = sig,
            stdout = p.stdout and concat(out) or nil,
            stderr = p.stderr and concat(err) or nil }

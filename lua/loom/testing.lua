@@ -22,8 +22,8 @@ function M.stats()
 end
 
 --- Raise an error naming what leaked if anything is still alive: tasks,
--- timers, anchored objects, stashed errors, scopes, ready tasks, open I/O
--- handles.
+-- timers, anchored objects, stashed errors, scopes, ready tasks, open or
+-- closing I/O handles.
 function M.assert_clean()
   collectgarbage()
   collectgarbage()
@@ -43,6 +43,9 @@ function M.assert_clean()
     local io = core.io_stats()
     if io.open ~= 0 then
       problems[#problems + 1] = io.open .. " open I/O handles"
+    end
+    if io.closing ~= 0 then
+      problems[#problems + 1] = io.closing .. " I/O handles still closing"
     end
   end
   if #problems > 0 then
