@@ -26,7 +26,7 @@ loom.run(function()
   loom.with_group(function(g)
     for _, s in ipairs { 5, 2 } do
       g:spawn(function()
-        local ok2, e = pcall(loom.timeout, 4, job, s)
+        local ok2, e = pcall(loom.timeout, 4, function() return job(s) end)
         print(("per-call 4 s timeout, %g s job: %s"):format(
           s, ok2 and e or ("failed: " .. tostring(e))))
       end)
