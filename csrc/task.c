@@ -505,7 +505,20 @@ static const luaL_Reg task_methods[] = {
   {NULL, NULL}
 };
 
+/* core.is_callable(v) -> boolean: a function, or a value whose metatable
+** has __call (the test every spawn and scope makes of its body). */
+static int l_is_callable(lua_State *L) {
+  int r = lua_type(L, 1) == LUA_TFUNCTION;
+  if (!r && luaL_getmetafield(L, 1, "__call") != LUA_TNIL) {
+    lua_pop(L, 1);
+    r = 1;
+  }
+  lua_pushboolean(L, r);
+  return 1;
+}
+
 static const luaL_Reg task_funcs[] = {
+  {"is_callable", l_is_callable},
   {"checkpoint", l_checkpoint},
   {"current_task", l_current_task},
   {NULL, NULL}

@@ -9,11 +9,7 @@ local group_open, group_exit, msgh = core.group_open, core.group_exit,
 
 local M = {}
 
-local function callable(f)
-  if type(f) == "function" then return true end
-  local mt = getmetatable(f)
-  return type(mt) == "table" and mt.__call ~= nil
-end
+local callable = core.is_callable
 
 --- Run `body(g)` with a new task group `g`, wait until every task of the
 -- group has finished, and return `body`'s results.

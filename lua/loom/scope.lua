@@ -8,11 +8,7 @@ local now, scope_open, scope_exit, msgh = core.now, core.scope_open,
 
 local M = {}
 
-local function callable(f)
-  if type(f) == "function" then return true end
-  local mt = getmetatable(f)
-  return type(mt) == "table" and mt.__call ~= nil
-end
+local callable = core.is_callable
 
 local function check_body(name, body, n)
   if not callable(body) then

@@ -175,11 +175,7 @@ local function serve_one(handler, s)
   return handler(c)
 end
 
-local function callable(f)
-  if type(f) == "function" then return true end
-  local mt = getmetatable(f)
-  return type(mt) == "table" and mt.__call ~= nil
-end
+local callable = core.is_callable
 
 --- Checkpoint. The accept loop: each connection runs `handler(stream)` as
 -- a task of an internal group, and the stream is closed when the handler
