@@ -105,8 +105,20 @@ valgrind: all ctest
 	@sh tools/deps.sh valgrind
 	@SANITIZE=valgrind sh tools/test.sh
 
+# make install [PREFIX=/usr/local] [DESTDIR=...]: the Lua modules, the
+# native module and the embedding header (luarocks make does the same for
+# a rock tree).
+PREFIX  ?= /usr/local
+LUADIR  ?= $(PREFIX)/share/lua/5.4
+CMODDIR ?= $(PREFIX)/lib/lua/5.4
+INCDIR  ?= $(PREFIX)/include
+
 install: all
-	@echo "use 'luarocks make' to install loom"
+	install -d $(DESTDIR)$(LUADIR)/loom $(DESTDIR)$(CMODDIR)/loom \
+	  $(DESTDIR)$(INCDIR)
+	install -m 644 lua/loom/*.lua $(DESTDIR)$(LUADIR)/loom/
+	install -m 755 $(SO) $(DESTDIR)$(CMODDIR)/loom/core.so
+	install -m 644 csrc/loom.h $(DESTDIR)$(INCDIR)/loom.h
 
 lint:
 	@sh tools/lint.sh
