@@ -4,7 +4,9 @@
 #   BUILD=dir        where core.so was built (default: build)
 #   SANITIZE=asan    run with the ASan/UBSan runtime preloaded
 #   SANITIZE=valgrind run busted under valgrind
-#   BUSTED_ARGS=...  extra busted arguments (e.g. --shuffle, a spec file)
+#   BUSTED_ARGS=...  extra busted arguments (e.g. a spec file)
+#   SHUFFLE=1        run the specs in a random order (the seed is printed;
+#                    SEED=n repeats an order)
 BUILD=${BUILD:-build}
 export LOOM_BUILD="$BUILD"
 log=$(mktemp)
@@ -46,7 +48,13 @@ for line in $(grep -E '^[0-9]+ passed, [0-9]+ failed$' "$log" | tr ' ' '_'); do
 done
 : > "$log"
 # shellcheck disable=SC2086
-$runner $busted_cmd -o plainTerminal ${BUSTED_ARGS:-} 2>&1 | tee "$log"
+shuffle=""
+if [ -n "${SHUFFLE:-}" ]; then
+  seed=${SEED:-$(date +%s)}
+  echo "busted: random order, seed $seed (SHUFFLE=1 SEED=$seed repeats it)"
+  shuffle="--shuffle --seed=$seed"
+fi
+$runner $busted_cmd -o plainTerminal $shuffle ${BUSTED_ARGS:-} 2>&1 | tee "$log"
 sum=$(grep -E '[0-9]+ successes? / [0-9]+ failures? / [0-9]+ errors?' "$log" | tail -1)
 if [ -z "$sum" ]; then
   echo "busted did not finish (no summary line)"
