@@ -55,7 +55,7 @@ if [ -n "${SHUFFLE:-}" ]; then
   shuffle="--shuffle --seed=$seed"
 fi
 $runner $busted_cmd -o plainTerminal $shuffle ${BUSTED_ARGS:-} 2>&1 | tee "$log"
-sum=$(grep -E '[0-9]+ successes? / [0-9]+ failures? / [0-9]+ errors?' "$log" | tail -1)
+sum=$(grep -E '[0-9]+ success(es)? / [0-9]+ failures? / [0-9]+ errors?' "$log" | tail -1)
 if [ -z "$sum" ]; then
   echo "busted did not finish (no summary line)"
   failed=$((failed + 1))
