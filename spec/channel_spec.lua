@@ -5,9 +5,7 @@ local S = require "spec.support"
 -- timing assertions also hold on the real clock (T = S.async).
 local T = S.vasync
 
-local function settle(n)
-  for _ = 1, n or 5 do loom.sleep(0) end
-end
+local settle = S.settle
 
 describe("loom.channel", function()
   it("is a rendezvous by default", function()

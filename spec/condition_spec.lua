@@ -5,16 +5,9 @@ local S = require "spec.support"
 -- timing assertions also hold on the real clock (T = S.async).
 local T = S.vasync
 
-local function settle(n)
-  for _ = 1, n or 5 do loom.sleep(0) end
-end
+local settle = S.settle
 
--- Does the running task hold 'lk'? notify(0) on a condition over it
--- checks ownership and does nothing else (not a checkpoint).
-local function holds(lk)
-  local c = loom.condition(lk)
-  return (pcall(c.notify, c, 0))
-end
+local holds = S.holds
 
 describe("loom.condition", function()
   it("uses the given lock as c.lock", function()

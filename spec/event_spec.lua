@@ -5,10 +5,7 @@ local S = require "spec.support"
 -- timing assertions also hold on the real clock (T = S.async).
 local T = S.vasync
 
--- Let every ready task run until it blocks again.
-local function settle(n)
-  for _ = 1, n or 5 do loom.sleep(0) end
-end
+local settle = S.settle
 
 describe("loom.event", function()
   it("makes an event that is not set", function()

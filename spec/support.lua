@@ -69,4 +69,19 @@ function S.took(t0, lo, slack)
   return dt
 end
 
+--- Let every ready task run until it blocks again (n scheduler turns,
+-- default 5). Inside a task.
+function S.settle(n)
+  local loom = require "loom"
+  for _ = 1, n or 5 do loom.sleep(0) end
+end
+
+--- Does the running task hold lock 'lk'? notify(0) on a condition over it
+-- checks ownership and does nothing else (it is not a checkpoint).
+function S.holds(lk)
+  local loom = require "loom"
+  local c = loom.condition(lk)
+  return (pcall(c.notify, c, 0))
+end
+
 return S
