@@ -25,8 +25,12 @@ CFLAGS_ALL = $(OPT) $(WARN) $(DEFS) -fPIC -fvisibility=hidden \
              $(LUA_CFLAGS) $(UV_CFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS_ALL = -shared $(EXTRA_LDFLAGS)
 
-SRCS := $(sort $(wildcard csrc/*.c))
-HDRS := $(wildcard csrc/*.h)
+# The layers of csrc/ (doc/DESIGN.md): the engine, then the layers built
+# on it, then the module opener.
+SRCS := $(sort $(wildcard csrc/core/*.c)) $(sort $(wildcard csrc/sync/*.c)) \
+        $(sort $(wildcard csrc/io/*.c)) $(sort $(wildcard csrc/embed/*.c)) \
+        csrc/loom.c
+HDRS := $(wildcard csrc/*.h csrc/*/*.h)
 BUILD ?= build
 OBJS := $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(SRCS))
 SO   := $(BUILD)/loom/core.so

@@ -1,0 +1,240 @@
+/*
+** args.c: argument errors of the C functions that Lua wrappers call
+** (DESIGN.md, E1: misuse raises at once, at the caller's line).
+**
+** Many C functions are wrapped by Lua functions: the I/O wrappers turn
+** fail tuples into IOError values (DESIGN.md, E2); with_group and the
+** timeout family give the native groups and scopes their idiomatic shape.
+** A wrapper calls its C function with its own arguments, in the same
+** positions. An argument error raised the usual way (luaL_argerror) would
+** describe the wrapper's call of the C function: the wrapper's line, and
+** self counted as argument #1 even when the user wrote f:read("x"). The
+** functions here do what their luaL_ counterparts do, with one
+** difference: when the running C function was called by a registered
+** wrapper, the error is reported as the wrapper's caller sees it: at the
+** caller's line, with the wrapper's name, and arguments numbered as in
+** the caller's call (a method call does not count self; "calling 'read'
+** on bad self" for a bad self). The Lua modules register their wrappers
+** once, at load, with core.mark_wrappers(t) (a weak-keyed set in the
+** registry). Nothing here costs anything until an error is raised: the
+** checks take the fast path of the Lua API and look at the call stack
+** only to build the message.
+*/
+#include <stdarg.h>
+#include <string.h>
+
+#include "core.h"
+
+/* Registry key of the set of wrapper functions. */
+static const char wrappers_key = 'w';
+
+/* [-0, +0, -] Is the function running at 'level' a registered wrapper? */
+static int is_wrapper(lua_State *L, int level) {
+  lua_Debug ar;
+  int wrapped = 0;
+  if (!lua_getstack(L, level, &ar) || !lua_checkstack(L, 3)) return 0;
+  lua_getinfo(L, "f", &ar);                           /* [fn] */
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &wrappers_key) == LUA_TTABLE) {
+    lua_pushvalue(L, -2);                             /* [fn set fn] */
+    wrapped = lua_rawget(L, -2) != LUA_TNIL;
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 2);
+  return wrapped;
+}
+
+/* [-0, +0, -] The level (0: the running C function) of the function whose
+** call an argument error describes. 0 as in Lua, unless the C function's
+** caller is a wrapper: then that wrapper (1), or, while the blamed
+** wrapper was called by another wrapper as a plain function (its
+** arguments passed on in the same positions), that one. */
+static int blame_level(lua_State *L) {
+  lua_Debug ar;
+  int level = 0;
+  while (is_wrapper(L, level + 1)) {
+    if (level > 0) {   /* the call of the wrapper at 'level' */
+      if (!lua_getstack(L, level, &ar)) break;
+      lua_getinfo(L, "n", &ar);
+      if (ar.namewhat != NULL && strcmp(ar.namewhat, "method") == 0) break;
+    }
+    level++;
+  }
+  return level;
+}
+
+/* [-0, +(0|1), m] Is the function of 'ar' a field of a loaded module?
+** Pushes its name ("loom.fs.stat") and returns 1 if so, else pushes
+** nothing and returns 0 (what luaL_argerror does for a function without
+** a name). */
+static int push_global_name(lua_State *L, lua_Debug *ar) {
+  int top = lua_gettop(L), found = 0;
+  lua_getinfo(L, "f", ar);                            /* [fn] */
+  lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
+  lua_pushnil(L);                                     /* [fn loaded k] */
+  while (!found && lua_next(L, -2) != 0) {            /* [.. k mod] */
+    if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TTABLE) {
+      lua_pushnil(L);
+      while (lua_next(L, -2) != 0) {                  /* [.. mod f v] */
+        if (lua_type(L, -2) == LUA_TSTRING && lua_rawequal(L, -1, top + 1)) {
+          const char *mod = lua_tostring(L, -4);
+          if (strcmp(mod, LUA_GNAME) == 0)
+            lua_pushstring(L, lua_tostring(L, -2));
+          else
+            lua_pushfstring(L, "%s.%s", mod, lua_tostring(L, -2));
+          lua_replace(L, top + 1);
+          found = 1;
+          lua_pop(L, 2);
+          break;
+        }
+        lua_pop(L, 1);
+      }
+      if (found) break;
+    }
+    lua_pop(L, 1);
+  }
+  lua_settop(L, top + found);
+  return found;
+}
+
+/* [-0, +0, v] luaL_argerror, blamed on the wrapper's caller when the
+** running C function was called by a registered wrapper. */
+int loom__argerror(lua_State *L, int arg, const char *extramsg) {
+  lua_Debug ar;
+  int level = blame_level(L);
+  const char *name;
+  if (!lua_getstack(L, level, &ar))   /* no stack frame? */
+    return luaL_error(L, "bad argument #%d (%s)", arg, extramsg);
+  lua_getinfo(L, "n", &ar);
+  if (ar.namewhat != NULL && strcmp(ar.namewhat, "method") == 0) {
+    arg--;
+    if (arg == 0) {
+      luaL_where(L, level + 1);
+      lua_pushfstring(L, "calling '%s' on bad self (%s)",
+                      ar.name != NULL ? ar.name : "?", extramsg);
+      lua_concat(L, 2);
+      return lua_error(L);
+    }
+  }
+  name = ar.name;
+  if (name == NULL)
+    name = push_global_name(L, &ar) ? lua_tostring(L, -1) : "?";
+  luaL_where(L, level + 1);
+  lua_pushfstring(L, "bad argument #%d to '%s' (%s)", arg, name, extramsg);
+  lua_concat(L, 2);
+  return lua_error(L);
+}
+
+/* [-0, +0, v] luaL_typeerror, blamed as loom__argerror. */
+int loom__typeerror(lua_State *L, int arg, const char *tname) {
+  const char *typearg;
+  if (luaL_getmetafield(L, arg, "__name") == LUA_TSTRING)
+    typearg = lua_tostring(L, -1);
+  else if (lua_type(L, arg) == LUA_TLIGHTUSERDATA)
+    typearg = "light userdata";
+  else
+    typearg = luaL_typename(L, arg);
+  return loom__argerror(L, arg, lua_pushfstring(L, "%s expected, got %s",
+                                                tname, typearg));
+}
+
+/* [-0, +1, v] luaL_error at the level of the wrapper's caller (or of the
+** caller, when no wrapper is involved). */
+int loom__error(lua_State *L, const char *fmt, ...) {
+  va_list argp;
+  va_start(argp, fmt);
+  luaL_where(L, blame_level(L) + 1);
+  lua_pushvfstring(L, fmt, argp);
+  va_end(argp);
+  lua_concat(L, 2);
+  return lua_error(L);
+}
+
+/* [-0, +0, v] Raise the argument error of a non-integer at 'arg'. */
+int loom__integer_error(lua_State *L, int arg) {
+  if (lua_isnumber(L, arg))
+    return loom__argerror(L, arg, "number has no integer representation");
+  return loom__typeerror(L, arg, lua_typename(L, LUA_TNUMBER));
+}
+
+/* [-0, +0, v] The integer at 'arg', or 'def' if none or nil. */
+lua_Integer loom__optinteger(lua_State *L, int arg, lua_Integer def) {
+  return lua_isnoneornil(L, arg) ? def : loom__checkinteger(L, arg);
+}
+
+/* [-0, +0, v] The string at 'arg', or 'def' if none or nil. */
+const char *loom__optlstring(lua_State *L, int arg, const char *def,
+                             size_t *len) {
+  if (lua_isnoneornil(L, arg)) {
+    if (len != NULL) *len = def != NULL ? strlen(def) : 0;
+    return def;
+  }
+  return loom__checklstring(L, arg, len);
+}
+
+/* [-0, +0, v] The value at 'arg' has type 't'. */
+void loom__checktype(lua_State *L, int arg, int t) {
+  if (lua_type(L, arg) != t) loom__typeerror(L, arg, lua_typename(L, t));
+}
+
+/* [-0, +0, v] Raise an argument error unless the value at 'idx' can be
+** called. */
+void loom__check_callable(lua_State *L, int idx) {
+  if (lua_type(L, idx) == LUA_TFUNCTION) return;
+  if (luaL_getmetafield(L, idx, "__call") != LUA_TNIL) {
+    lua_pop(L, 1);
+    return;
+  }
+  luaL_typeerror(L, idx, "function");
+}
+
+/* [-1, +1, -] core.is_callable(v) -> boolean: a function, or a value whose
+** metatable has __call (the test every spawn and scope makes of its
+** body). */
+static int l_is_callable(lua_State *L) {
+  int r = lua_type(L, 1) == LUA_TFUNCTION;
+  if (!r && luaL_getmetafield(L, 1, "__call") != LUA_TNIL) {
+    lua_pop(L, 1);
+    r = 1;
+  }
+  lua_pushboolean(L, r);
+  return 1;
+}
+
+/* [-1, +0, m] core.mark_wrappers(t): register every Lua function that is
+** a value of table 't' as a wrapper (see above). */
+static int l_mark_wrappers(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &wrappers_key) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);                      /* weak-keyed set */
+    lua_createtable(L, 0, 1);
+    lua_pushliteral(L, "k");
+    lua_setfield(L, -2, "__mode");
+    lua_setmetatable(L, -2);
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, &wrappers_key);
+  }
+  lua_pushnil(L);                         /* [t set k] */
+  while (lua_next(L, 1) != 0) {           /* [t set k v] */
+    if (lua_type(L, -1) == LUA_TFUNCTION && !lua_iscfunction(L, -1)) {
+      lua_pushvalue(L, -1);
+      lua_pushboolean(L, 1);
+      lua_rawset(L, 2);                   /* set[v] = true */
+    }
+    lua_pop(L, 1);                        /* [t set k] */
+  }
+  return 0;
+}
+
+static const luaL_Reg args_funcs[] = {
+  {"is_callable", l_is_callable},
+  {"mark_wrappers", l_mark_wrappers},
+  {NULL, NULL}
+};
+
+/* [-0, +0, m] Register core.is_callable and core.mark_wrappers in the core
+** table on top. */
+void loom__args_open(lua_State *L, loom_ctx *ctx) {
+  loom__setfuncs(L, ctx, args_funcs);
+}

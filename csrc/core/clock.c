@@ -1,0 +1,219 @@
+/*
+** clock.c: loom's clock and its one timer. Every deadline (sleeps and
+** scope deadlines) is an entry of one binary min-heap ordered by
+** (when, seq), FIFO among equal deadlines; one uv_timer_t is armed for the
+** earliest (DESIGN.md, B11). Queueing a deadline is a heap push, firing
+** it is a pop. The clock is monotonic, read with uv_hrtime (uv_now is
+** cached per loop iteration), or a virtual clock for tests that jumps to
+** the next deadline as soon as no task is ready (Trio's autojump clock
+** with threshold 0).
+**
+** The clock knows nothing of what a deadline means: each heap entry
+** carries the fire function of the layer that queued it (sleep.c wakes a
+** sleeper, scope.c cancels a scope). Fire functions are pure C and call no
+** Lua, so the timer callback needs no trampoline (B1).
+*/
+#include <math.h>
+#include <stdlib.h>
+
+#include "core.h"
+
+/* [-0, +0, -] The time on loom's clock, in seconds. */
+double loom__now(loom_ctx *ctx) {
+  if (ctx != NULL && ctx->virtual_clock) return ctx->vnow;
+  return (double)uv_hrtime() / 1e9;
+}
+
+/* [-0, +0, -] Initialise a timer that is not queued. */
+void loom__timer_init(loom_timer *tm) {
+  tm->when = HUGE_VAL;
+  tm->seq = 0;
+  tm->index = -1;
+}
+
+static int entry_less(const loom_heap_entry *a, const loom_heap_entry *b) {
+  if (a->tm->when != b->tm->when) return a->tm->when < b->tm->when;
+  return (int)(a->tm->seq - b->tm->seq) < 0;
+}
+
+static void heap_place(loom_ctx *ctx, int i, loom_heap_entry e) {
+  ctx->heap[i] = e;
+  e.tm->index = i;
+}
+
+static void heap_up(loom_ctx *ctx, int i) {
+  loom_heap_entry e = ctx->heap[i];
+  while (i > 0) {
+    int p = (i - 1) / 2;
+    if (!entry_less(&e, &ctx->heap[p])) break;
+    heap_place(ctx, i, ctx->heap[p]);
+    i = p;
+  }
+  heap_place(ctx, i, e);
+}
+
+static void heap_down(loom_ctx *ctx, int i) {
+  loom_heap_entry e = ctx->heap[i];
+  int n = ctx->heap_n;
+  for (;;) {
+    int c = 2 * i + 1;
+    if (c >= n) break;
+    if (c + 1 < n && entry_less(&ctx->heap[c + 1], &ctx->heap[c])) c++;
+    if (!entry_less(&ctx->heap[c], &e)) break;
+    heap_place(ctx, i, ctx->heap[c]);
+    i = c;
+  }
+  heap_place(ctx, i, e);
+}
+
+/* [-0, +0, e] Queue 'tm' for 'when' (or move it there); when it passes,
+** 'fire' runs (after the entry left the heap). */
+void loom__timer_set(lua_State *L, loom_ctx *ctx, loom_timer *tm,
+                     double when, loom_fire_fn fire) {
+  loom_heap_entry e;
+  if (when == HUGE_VAL) {
+    loom__timer_clear(ctx, tm);
+    tm->when = HUGE_VAL;
+    return;
+  }
+  tm->when = when;
+  tm->seq = ctx->heap_seq++;
+  if (tm->index >= 0) {
+    ctx->heap[tm->index].fire = fire;
+    heap_up(ctx, tm->index);
+    heap_down(ctx, tm->index);
+    return;
+  }
+  if (ctx->heap_n == ctx->heap_cap) {
+    int cap = ctx->heap_cap ? 2 * ctx->heap_cap : 64;
+    loom_heap_entry *nh = (loom_heap_entry *)realloc(
+        ctx->heap, (size_t)cap * sizeof(*nh));
+    if (nh == NULL) luaL_error(L, "loom: out of memory (timer heap)");
+    ctx->heap = nh;
+    ctx->heap_cap = cap;
+  }
+  e.tm = tm;
+  e.fire = fire;
+  heap_place(ctx, ctx->heap_n++, e);
+  heap_up(ctx, tm->index);
+}
+
+/* [-0, +0, -] Take 'tm' off the heap if it is queued. */
+void loom__timer_clear(loom_ctx *ctx, loom_timer *tm) {
+  int i = tm->index;
+  loom_heap_entry last;
+  if (i < 0) return;
+  tm->index = -1;
+  last = ctx->heap[--ctx->heap_n];
+  if (last.tm == tm) return;
+  heap_place(ctx, i, last);
+  heap_up(ctx, i);
+  heap_down(ctx, last.tm->index);
+}
+
+/* [-0, +0, -] Fire every entry that is due, earliest first. Pure C. */
+static void clock_fire(loom_ctx *ctx) {
+  double now = loom__now(ctx);
+  while (ctx->heap_n > 0 && ctx->heap[0].tm->when <= now) {
+    loom_heap_entry e = ctx->heap[0];
+    loom__timer_clear(ctx, e.tm);
+    e.fire(ctx, e.tm);
+  }
+}
+
+/* [-0, +0, -] At a checkpoint: a deadline that has passed counts even if
+** the timer has not fired yet. */
+void loom__clock_due(loom_ctx *ctx) {
+  if (ctx->heap_n > 0 && ctx->heap[0].tm->when <= loom__now(ctx))
+    clock_fire(ctx);
+}
+
+static void on_timer(uv_timer_t *h) {
+  loom_ctx *ctx = (loom_ctx *)h->data;
+  if (ctx->closing) return;
+  ctx->timer_on = 0;
+  ctx->timer_due = HUGE_VAL;
+  if (ctx->virtual_clock && ctx->ready_head == NULL && ctx->heap_n > 0 &&
+      ctx->heap[0].tm->when > ctx->vnow)
+    ctx->vnow = ctx->heap[0].tm->when;  /* every task is blocked: jump */
+  clock_fire(ctx);
+  loom__clock_sync(ctx);
+}
+
+/* [-0, +0, -] Arm (or stop) the uv timer for the earliest deadline. Called
+** after anything that may have changed the top of the heap. */
+void loom__clock_sync(loom_ctx *ctx) {
+  double due, delta;
+  uint64_t ms;
+  if (!ctx->sched_ready || ctx->closing) return;
+  if (ctx->heap_n == 0) {
+    if (ctx->timer_on) {
+      uv_timer_stop(&ctx->h.timer);
+      ctx->timer_on = 0;
+      ctx->timer_due = HUGE_VAL;
+    }
+    return;
+  }
+  due = ctx->heap[0].tm->when;
+  if (ctx->virtual_clock) {
+    /* Jump only once no task is ready; the scheduler syncs again after
+    ** each pass. (Re-arming at 0 ms while tasks are ready would make
+    ** libuv run the timer again and again in the same loop turn.) */
+    if (ctx->ready_head != NULL) {
+      if (ctx->timer_on) {
+        uv_timer_stop(&ctx->h.timer);
+        ctx->timer_on = 0;
+        ctx->timer_due = HUGE_VAL;
+      }
+      return;
+    }
+    ms = 0;
+  } else {
+    if (ctx->timer_on && due == ctx->timer_due) return;
+    delta = due - loom__now(ctx);
+    if (delta <= 0) ms = 0;
+    else if (delta > 1e12) ms = (uint64_t)1e15;  /* ~30 000 years */
+    else ms = (uint64_t)ceil(delta * 1000.0);
+    uv_update_time(ctx->loop);
+  }
+  uv_timer_start(&ctx->h.timer, on_timer, ms, 0);
+  ctx->timer_on = 1;
+  ctx->timer_due = due;
+}
+
+/* [-0, +1, -] loom.now() */
+static int l_now(lua_State *L) {
+  lua_pushnumber(L, loom__now(loom_ctxup(L)));
+  return 1;
+}
+
+/* [-1, +0, e] core.set_virtual_clock(on): test support; only while no
+** task exists. */
+static int l_set_virtual_clock(lua_State *L) {
+  loom_ctx *ctx = loom_ctxup(L);
+  int on = lua_toboolean(L, 1);
+  if (ctx->ntasks > 0 || ctx->running || ctx->heap_n > 0)
+    return luaL_error(L, "loom: the clock can only be changed while no "
+                      "task exists");
+  if (on && !ctx->virtual_clock) ctx->vnow = (double)uv_hrtime() / 1e9;
+  ctx->virtual_clock = on;
+  return 0;
+}
+
+static const luaL_Reg clock_funcs[] = {
+  {"now", l_now},
+  {"set_virtual_clock", l_set_virtual_clock},
+  {NULL, NULL}
+};
+
+/* [-0, +0, m] Register the clock functions in the core table on top. */
+void loom__clock_open(lua_State *L, loom_ctx *ctx) {
+  loom__setfuncs(L, ctx, clock_funcs);
+}
+
+/* [-0, +0, -] Initialise the timer handle (scheduler set-up). */
+void loom__clock_init(loom_ctx *ctx) {
+  uv_timer_init(ctx->loop, &ctx->h.timer);
+  ctx->h.timer.data = ctx;
+  ctx->nhandles_open++;
+}

@@ -1,0 +1,365 @@
+/*
+** task.c: tasks. A task is one coroutine plus one C record (loom_task, the
+** payload of the Task userdata, whose user value 1 is the coroutine). The
+** coroutine runs task_main, which calls the task's function under a
+** yieldable xpcall with loom's message handler, so an error unwinds the
+** task's own stack (its <close> variables and pcall handlers run, and may
+** wait) before the task reports it (DESIGN.md, B8). The message handler
+** (traceback.c) takes the traceback at the raise point; this file heads
+** it with the task's name.
+**
+** When a task finishes (sched.c ends it), its results (or [error,
+** traceback, raise order]) stay on its dead coroutine's stack: join, wait
+** and result copy them from there.
+*/
+#include <math.h>
+#include <string.h>
+
+#include "core.h"
+
+/* {====================================================================
+** The coroutine body
+** ===================================================================== */
+
+static int task_main_k(lua_State *co, int status, lua_KContext kc) {
+  loom_ctx *ctx = loom_ctxup(co);
+  loom_task *t = ctx->current;
+  lua_Integer seq;
+  int named;
+  (void)kc;
+  if (status == LUA_OK || status == LUA_YIELD) {   /* [msgh results...] */
+    t->status = TO_OK;
+    return lua_gettop(co) - 1;   /* the results; msgh is dropped */
+  }
+  if (loom__is_cancelled(co, ctx, -1)) {           /* [msgh err] */
+    t->status = TO_CANCELLED;
+    return 0;
+  }
+  t->status = TO_ERROR;
+  lua_remove(co, 1);                               /* [err] */
+  seq = loom__stash_take(co, ctx, t, 1, &named);   /* [err tb] */
+  loom__push_traceback(co, ctx, t, named);
+  lua_pushinteger(co, seq);                        /* [err tb seq] */
+  return 3;
+}
+
+/* [-(2+n), +r, e] Stack: msgh, fn, args... Run fn(args...) under xpcall;
+** returns its results, or (err, traceback, seq), or nothing if cancelled.
+*/
+static int task_main(lua_State *co) {
+  int n = lua_gettop(co) - 2;
+  return task_main_k(co, lua_pcallk(co, n, LUA_MULTRET, 1, 0, task_main_k),
+                     0);
+}
+
+/* {====================================================================
+** Creating and finishing tasks
+** ===================================================================== */
+
+/* [-0, +1, m] Create a task running the callable at 'fidx' with the
+** 'nargs' values after it, child of scope 'parent' and member of group
+** 'g' (NULL for roots); queue it and push its Task object. */
+loom_task *loom__new_task(lua_State *L, loom_ctx *ctx, int fidx, int nargs,
+                          loom_scope *parent, loom_group *g) {
+  lua_State *co;
+  loom_task *t;
+  int i;
+  fidx = lua_absindex(L, fidx);
+  /* A C function may push LUA_MINSTACK values; check only beyond that. */
+  if (nargs + 5 > LUA_MINSTACK)
+    luaL_checkstack(L, nargs + 5, "too many arguments");
+  t = (loom_task *)lua_newuserdatauv(L, sizeof(loom_task), 1);
+  memset(t, 0, sizeof(*t));
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->r_task_mt);
+  lua_setmetatable(L, -2);
+  co = lua_newthread(L);                       /* [t co] */
+  if (nargs + 3 > LUA_MINSTACK && !lua_checkstack(co, nargs + 3))
+    luaL_error(L, "loom: too many arguments for a task");
+  lua_rawgeti(co, LUA_REGISTRYINDEX, ctx->r_task_main);
+  lua_rawgeti(co, LUA_REGISTRYINDEX, ctx->r_msgh);
+  for (i = 0; i <= nargs; i++) lua_pushvalue(L, fidx + i);
+  lua_xmove(L, co, nargs + 1);                 /* fn, args -> co */
+  lua_setiuservalue(L, -2, 1);                 /* [t] */
+  lua_pushvalue(L, -1);
+  t->ref = loom__anchor(L, ctx);
+  t->co = co;
+  t->group = g;
+  t->id = ctx->next_id++;
+  t->nres = nargs + 2;
+  t->flags = TF_NEW;
+  t->status = TO_RUNNING;
+  loom__scope_init(&t->root, SK_TASK, t);
+  loom__scope_link(ctx, &t->root, parent);
+  t->scope = &t->root;
+  ctx->ntasks++;
+  loom__enqueue(ctx, t);
+  return t;
+}
+
+/* [-0, +1, -] Push the Task object of a live (anchored) task. */
+void loom__push_task(lua_State *L, loom_ctx *ctx, loom_task *t) {
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->r_anchor);
+  lua_rawgeti(L, -1, t->ref);
+  lua_remove(L, -2);
+}
+
+/* [-0, +1, m] Push the name of 't' ("task-N" unless renamed); its Task
+** object is at 'idx', or 'idx' is 0 and 't' is alive (anchored). */
+void loom__push_name(lua_State *L, loom_ctx *ctx, loom_task *t, int idx) {
+  if ((t->flags & TF_NAMED) && (idx != 0 || t->ref != LUA_NOREF)) {
+    idx = idx != 0 ? lua_absindex(L, idx) : 0;
+    loom__pushref(L, ctx, ctx->r_names);
+    if (idx != 0) lua_pushvalue(L, idx);
+    else loom__push_task(L, ctx, t);
+    lua_rawget(L, -2);
+    lua_remove(L, -2);
+    if (lua_type(L, -1) == LUA_TSTRING) return;
+    lua_pop(L, 1);
+  }
+  lua_pushfstring(L, "task-%d", (int)t->id);
+}
+
+/* [-1, +1, m] Head the traceback on top (a string, or nil when none was
+** recorded) with the name of the live task 't': "in task 'NAME':\n...".
+** A traceback already 'named' (taken over from another task) is left as
+** it is. */
+void loom__push_traceback(lua_State *L, loom_ctx *ctx, loom_task *t,
+                          int named) {
+  if (named && lua_type(L, -1) == LUA_TSTRING) return;
+  if (lua_type(L, -1) != LUA_TSTRING) {
+    lua_pop(L, 1);
+    lua_pushliteral(L, "(no traceback)");
+  }
+  lua_pushliteral(L, "in task '");
+  loom__push_name(L, ctx, t, 0);
+  lua_pushliteral(L, "':\n");
+  lua_rotate(L, -4, -1);                 /* [prefix name ":\n" tb] */
+  lua_concat(L, 4);
+}
+
+/* {====================================================================
+** Outcomes
+** ===================================================================== */
+
+/* [-0, +n, m] Push copies of the 'n' values at the bottom of the dead
+** coroutine of 't'. */
+static int push_co_values(lua_State *L, loom_task *t, int n) {
+  int i;
+  if (n + 2 > LUA_MINSTACK) luaL_checkstack(L, n, "too many results");
+  if (!lua_checkstack(t->co, n)) luaL_error(L, "loom: too many results");
+  for (i = 1; i <= n; i++) lua_pushvalue(t->co, i);
+  lua_xmove(t->co, L, n);
+  return n;
+}
+
+/* [-0, +n, e] The outcome of finished task 't' as join() gives it:
+** return its results, or raise its error / a TaskCancelled error. */
+int loom__push_outcome(lua_State *L, loom_ctx *ctx, loom_task *t,
+                       int tidx) {
+  switch (t->status) {
+    case TO_OK:
+      return push_co_values(L, t, t->nres);
+    case TO_ERROR:
+      push_co_values(L, t, 1);
+      return lua_error(L);
+    default:
+      loom__push_name(L, ctx, t, tidx);
+      loom__push_task_cancelled(L, ctx, tidx, lua_tostring(L, -1));
+      return lua_error(L);
+  }
+}
+
+/* {====================================================================
+** Task methods
+** ===================================================================== */
+
+#define check_task(L, idx) ((loom_task *)loom__checkself(L, (idx)))
+
+static int k_join(lua_State *L, int status, lua_KContext kc) {
+  loom_ctx *ctx = loom_ctxup(L);
+  loom_task *me = (loom_task *)kc;
+  (void)status;
+  loom__resumed(L, ctx, me);
+  return loom__push_outcome(L, ctx, check_task(L, 1), 1);
+}
+
+/* Wait (abortably) until 't' is done; then 'k'. */
+static int wait_done(lua_State *L, loom_ctx *ctx, loom_task *t,
+                     lua_KFunction k) {
+  loom_task *me = loom__checkpoint_enter(L, ctx);
+  if (t->state == TS_DONE) return k(L, LUA_OK, (lua_KContext)me);
+  if (t == me) return luaL_error(L, "loom: a task cannot wait for itself");
+  return loom__lot_park(L, me, &t->joiners, k);
+}
+
+/* Checkpoint. t:join() -> results of t, or raises its error. */
+static int l_task_join(lua_State *L) {
+  loom_ctx *ctx = loom_ctxup(L);
+  loom_task *t = check_task(L, 1);
+  lua_settop(L, 1);
+  return wait_done(L, ctx, t, k_join);
+}
+
+static int k_wait(lua_State *L, int status, lua_KContext kc) {
+  loom_ctx *ctx = loom_ctxup(L);
+  loom_task *me = (loom_task *)kc;
+  loom_task *t = check_task(L, 1);
+  (void)status;
+  loom__resumed(L, ctx, me);
+  switch (t->status) {
+    case TO_OK:
+      lua_pushliteral(L, "ok");
+      return 1 + push_co_values(L, t, t->nres);
+    case TO_ERROR:
+      lua_pushliteral(L, "error");
+      return 1 + push_co_values(L, t, 1);
+    default:
+      lua_pushliteral(L, "cancelled");
+      return 1;
+  }
+}
+
+/* Checkpoint. t:wait() -> "ok", ... | "error", err | "cancelled". */
+static int l_task_wait(lua_State *L) {
+  loom_ctx *ctx = loom_ctxup(L);
+  loom_task *t = check_task(L, 1);
+  lua_settop(L, 1);
+  return wait_done(L, ctx, t, k_wait);
+}
+
+/* t:result(): the outcome of a finished task, without waiting. */
+static int l_task_result(lua_State *L) {
+  loom_ctx *ctx = loom_ctxup(L);
+  loom_task *t = check_task(L, 1);
+  if (t->state != TS_DONE) {
+    lua_settop(L, 1);
+    loom__push_name(L, ctx, t, 1);
+    return luaL_error(L, "loom: task '%s' has not finished",
+                      lua_tostring(L, -1));
+  }
+  return loom__push_outcome(L, ctx, t, 1);
+}
+
+/* t:cancel(): cancel this task alone (no effect once it has finished). */
+static int l_task_cancel(lua_State *L) {
+  loom_ctx *ctx = loom_ctxup(L);
+  loom_task *t = check_task(L, 1);
+  if (t->state != TS_DONE) {
+    loom__scope_cancel(ctx, &t->root, CR_TASK);
+    loom__clock_sync(ctx);
+  }
+  return 0;
+}
+
+static int l_task_done(lua_State *L) {
+  lua_pushboolean(L, check_task(L, 1)->state == TS_DONE);
+  return 1;
+}
+
+static int l_task_cancelled(lua_State *L) {
+  lua_pushboolean(L, check_task(L, 1)->status == TO_CANCELLED);
+  return 1;
+}
+
+static const char *const status_names[] = {
+  "running", "ok", "error", "cancelled"
+};
+
+static int l_task_index(lua_State *L) {
+  loom_ctx *ctx = loom_ctxup(L);
+  loom_task *t;
+  const char *k;
+  lua_settop(L, 2);
+  lua_pushvalue(L, 2);
+  if (lua_rawget(L, lua_upvalueindex(3)) != LUA_TNIL) return 1;  /* method */
+  t = check_task(L, 1);
+  k = lua_tostring(L, 2);
+  if (k != NULL && strcmp(k, "status") == 0)
+    lua_pushstring(L, status_names[t->status]);
+  else if (k != NULL && strcmp(k, "name") == 0)
+    loom__push_name(L, ctx, t, 1);
+  else
+    lua_pushnil(L);
+  return 1;
+}
+
+static int l_task_newindex(lua_State *L) {
+  loom_ctx *ctx = loom_ctxup(L);
+  loom_task *t = check_task(L, 1);
+  const char *k = lua_tostring(L, 2);
+  if (k == NULL || strcmp(k, "name") != 0)
+    return luaL_error(L, "loom.Task: cannot set field '%s'",
+                      k != NULL ? k : luaL_typename(L, 2));
+  if (!lua_isstring(L, 3))
+    return luaL_error(L, "loom.Task: bad value for field 'name' (string "
+                      "expected, got %s)", luaL_typename(L, 3));
+  loom__pushref(L, ctx, ctx->r_names);
+  lua_pushvalue(L, 1);
+  lua_pushstring(L, lua_tostring(L, 3));
+  lua_rawset(L, -3);
+  t->flags |= TF_NAMED;
+  return 0;
+}
+
+static int l_task_tostring(lua_State *L) {
+  loom_ctx *ctx = loom_ctxup(L);
+  loom_task *t = check_task(L, 1);
+  loom__push_name(L, ctx, t, 1);
+  lua_pushfstring(L, "loom.Task: %s (%s)", lua_tostring(L, -1),
+                  status_names[t->status]);
+  return 1;
+}
+
+/* {====================================================================
+** Module functions
+** ===================================================================== */
+
+/* [-0, +1, -] loom.current_task() -> Task or nil. */
+static int l_current_task(lua_State *L) {
+  loom_ctx *ctx = loom_ctxup(L);
+  if (ctx->current == NULL) lua_pushnil(L);
+  else loom__push_task(L, ctx, ctx->current);
+  return 1;
+}
+
+static const luaL_Reg task_methods[] = {
+  {"join", l_task_join},
+  {"wait", l_task_wait},
+  {"result", l_task_result},
+  {"cancel", l_task_cancel},
+  {"done", l_task_done},
+  {"cancelled", l_task_cancelled},
+  {NULL, NULL}
+};
+
+static const luaL_Reg task_meta[] = {
+  {"__newindex", l_task_newindex},
+  {"__tostring", l_task_tostring},
+  {NULL, NULL}
+};
+
+static const luaL_Reg task_funcs[] = {
+  {"current_task", l_current_task},
+  {NULL, NULL}
+};
+
+static const loom_class task_class = {
+  LOOM_TASK_MT, task_methods, task_meta, l_task_index, task_funcs, NULL,
+  NULL
+};
+
+/* [-0, +0, m] Register the Task class, the coroutine body and
+** core.current_task in the core table on top; make the names table. */
+void loom__task_open(lua_State *L, loom_ctx *ctx) {
+  lua_newtable(L);                      /* weak-keyed names table */
+  lua_createtable(L, 0, 1);
+  lua_pushliteral(L, "k");
+  lua_setfield(L, -2, "__mode");
+  lua_setmetatable(L, -2);
+  ctx->r_names = luaL_ref(L, LUA_REGISTRYINDEX);
+  loom__class_open(L, ctx, &task_class);
+  ctx->r_task_mt = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_pushlightuserdata(L, ctx);
+  lua_pushcclosure(L, task_main, 1);
+  ctx->r_task_main = luaL_ref(L, LUA_REGISTRYINDEX);
+}

@@ -1,0 +1,154 @@
+/*
+** traceback.c: where each error raised in a task came from. The message
+** handler of every loom xpcall (the task trampoline, scopes, groups, with)
+** takes the traceback at the raise point and keeps it in the context's
+** stash (a table keyed by the task) with the error value and its
+** raise-order number (ErrorGroup keeps errors in raise order). When loom
+** itself re-raises an error (a scope or group passing it on, start()
+** taking over a child's error), the stash keeps the original traceback
+** instead of recording the re-raise point. The stash knows nothing of
+** names: the task layer heads a traceback with its task's name when it
+** takes it (task.c, loom__push_traceback); a traceback taken over from
+** another task is already headed ("named").
+*/
+#include "core.h"
+
+/* {====================================================================
+** The error stash: traceback of the last error raised in each task
+** ===================================================================== */
+
+/* [-0, +1, m] Push stash[t] (or nil). */
+static int stash_get(lua_State *L, loom_ctx *ctx, loom_task *t) {
+  if (!(t->flags & TF_STASH)) {
+    lua_pushnil(L);
+    return LUA_TNIL;
+  }
+  loom__pushref(L, ctx, ctx->r_stash);
+  lua_rawgetp(L, -1, t);
+  lua_remove(L, -2);
+  return lua_type(L, -1);
+}
+
+/* [-2, +0, m] stash[t] = {err, tb, rethrow, seq, named}: err and tb are
+** on top; seq numbers errors in the order they were raised; named: tb is
+** already headed with its task's name. */
+static void stash_set(lua_State *L, loom_ctx *ctx, loom_task *t,
+                      int rethrow, int named) {
+  lua_createtable(L, 5, 0);
+  lua_insert(L, -3);
+  lua_rawseti(L, -3, 2);
+  lua_rawseti(L, -2, 1);
+  lua_pushboolean(L, rethrow);
+  lua_rawseti(L, -2, 3);
+  lua_pushinteger(L, (lua_Integer)++ctx->err_seq);
+  lua_rawseti(L, -2, 4);
+  lua_pushboolean(L, named);
+  lua_rawseti(L, -2, 5);
+  loom__pushref(L, ctx, ctx->r_stash);
+  lua_insert(L, -2);
+  lua_rawsetp(L, -2, t);
+  lua_pop(L, 1);
+  t->flags |= TF_STASH;
+}
+
+/* [-0, +0, m] Forget the stashed error of 't' (it has finished). */
+void loom__stash_clear(lua_State *L, loom_ctx *ctx, loom_task *t) {
+  if (!(t->flags & TF_STASH)) return;
+  loom__pushref(L, ctx, ctx->r_stash);
+  lua_pushnil(L);
+  lua_rawsetp(L, -2, t);
+  lua_pop(L, 1);
+  t->flags &= (unsigned char)~TF_STASH;
+}
+
+/* [-0, +0, m] Mark the error at 'errindex' as re-raised by loom in 't', so
+** that the message handler keeps its original traceback. With 'tbindex',
+** record that traceback for it (an error taken over from another task). */
+void loom__stash_rethrow(lua_State *L, loom_ctx *ctx, loom_task *t,
+                         int errindex, int tbindex) {
+  errindex = lua_absindex(L, errindex);
+  if (tbindex != 0) {
+    tbindex = lua_absindex(L, tbindex);
+    lua_pushvalue(L, errindex);
+    lua_pushvalue(L, tbindex);
+    stash_set(L, ctx, t, 1, 1);
+    return;
+  }
+  if (stash_get(L, ctx, t) == LUA_TTABLE) {
+    lua_rawgeti(L, -1, 1);
+    if (lua_rawequal(L, -1, errindex)) {
+      lua_pushboolean(L, 1);
+      lua_rawseti(L, -3, 3);
+    }
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+}
+
+/* [-0, +1, m] Push the traceback recorded for the error at 'errindex' in
+** 't', or nil if there is none; '*named' tells whether it is headed with
+** its task's name. Returns the error's raise-order number. */
+lua_Integer loom__stash_take(lua_State *L, loom_ctx *ctx, loom_task *t,
+                             int errindex, int *named) {
+  errindex = lua_absindex(L, errindex);
+  *named = 0;
+  if (stash_get(L, ctx, t) == LUA_TTABLE) {
+    lua_rawgeti(L, -1, 1);
+    if (lua_rawequal(L, -1, errindex)) {
+      lua_Integer seq;
+      lua_rawgeti(L, -2, 5);
+      *named = lua_toboolean(L, -1);
+      lua_rawgeti(L, -3, 4);
+      seq = lua_tointeger(L, -1);
+      lua_rawgeti(L, -4, 2);                   /* [rec err named seq tb] */
+      lua_replace(L, -5);
+      lua_pop(L, 3);
+      return seq;
+    }
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  lua_pushnil(L);
+  return (lua_Integer)++ctx->err_seq;
+}
+
+/* [-1, +1, m] The message handler of every loom xpcall: record where a new
+** error was raised, pass it on as it is. Cancelled values and loom's own
+** re-raises are passed on untouched. */
+static int l_msgh(lua_State *L) {
+  loom_ctx *ctx = loom_ctxup(L);
+  loom_task *t = ctx->current;
+  if (t == NULL || t->co != L || loom__is_cancelled(L, ctx, 1)) return 1;
+  lua_settop(L, 1);
+  if (stash_get(L, ctx, t) == LUA_TTABLE) {    /* [err rec] */
+    int type = lua_type(L, 1);
+    lua_rawgeti(L, 2, 1);
+    lua_rawgeti(L, 2, 3);
+    if (lua_rawequal(L, -2, 1) &&
+        (lua_toboolean(L, -1) || type == LUA_TTABLE ||
+         type == LUA_TUSERDATA || type == LUA_TTHREAD ||
+         type == LUA_TFUNCTION)) {
+      lua_pushboolean(L, 0);
+      lua_rawseti(L, 2, 3);
+      lua_settop(L, 1);
+      return 1;
+    }
+  }
+  lua_settop(L, 1);
+  lua_pushvalue(L, 1);                         /* [err err] */
+  luaL_traceback(L, L, NULL, 1);               /* [err err tb] */
+  stash_set(L, ctx, t, 0, 0);
+  return 1;
+}
+
+/* [-0, +0, m] Make the stash; register the message handler (core.msgh,
+** ctx->r_msgh). */
+void loom__traceback_open(lua_State *L, loom_ctx *ctx) {
+  lua_newtable(L);
+  ctx->r_stash = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_pushlightuserdata(L, ctx);
+  lua_pushcclosure(L, l_msgh, 1);
+  lua_pushvalue(L, -1);
+  ctx->r_msgh = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_setfield(L, -2, "msgh");
+}
