@@ -47,8 +47,8 @@ EMBED_CFLAGS = $(OPT) $(WARN) $(DEFS) -Icsrc $(LUA_CFLAGS) $(UV_CFLAGS) \
 EMBED_LIBS  = -L$(BUILD)/loom -l:core.so -Wl,-rpath,'$$ORIGIN/../loom' \
               $(LUA_LIBS) $(UV_LIBS) -lpthread -ldl -lm $(EXTRA_LDFLAGS)
 
-.PHONY: all deps bench-deps test demo bench asan valgrind clean install lint \
-        ctest host
+.PHONY: all deps packages bench-packages test demo bench asan valgrind clean \
+        install lint ctest host
 
 all: $(SO) $(HOST)
 
@@ -79,23 +79,29 @@ $(CTEST): $(CTEST_SRCS) spec/c/ctest.h csrc/loom.h $(SO)
 	@$(CC) $(EMBED_CFLAGS) -o $@ $(CTEST_SRCS) $(EMBED_LIBS)
 
 # Install missing Debian packages (root), or say what to run.
+packages:
+	@sh tools/packages.sh $(PKGS)
+
+bench-packages:
+	@sh tools/packages.sh $(PKGS) $(BENCH_PKGS)
+
+# The dependency graph of csrc/; fails on a cycle or an upward dependency
+# (doc/DESIGN.md, "Layers").
 deps:
-	@sh tools/deps.sh $(PKGS)
+	@$(LUA) tools/layers.lua
 
-bench-deps:
-	@sh tools/deps.sh $(PKGS) $(BENCH_PKGS)
-
-test: deps
+test: packages
+	@$(LUA) tools/layers.lua --quiet
 	@$(MAKE) --no-print-directory all ctest
 	@sh tools/test.sh
 
-demo: deps
+demo: packages
 	@$(MAKE) --no-print-directory all
 	@sh tools/demo.sh
 	@echo "==> $(HOST) (examples/host.c)"
 	@$(HOST)
 
-bench: bench-deps
+bench: bench-packages
 	@$(MAKE) --no-print-directory all
 	@sh bench/run.sh
 
@@ -106,7 +112,7 @@ asan:
 	@BUILD=build-asan SANITIZE=asan sh tools/test.sh
 
 valgrind: all ctest
-	@sh tools/deps.sh valgrind
+	@sh tools/packages.sh valgrind
 	@SANITIZE=valgrind sh tools/test.sh
 
 # make install [PREFIX=/usr/local] [DESTDIR=...]: the Lua modules, the

@@ -52,10 +52,18 @@ static const loom_opener openers[] = {
   loom__luv_open,
 };
 
+/* [-0, +1, m] Open loom.core in L's state: the first call makes the
+** context and the module table; a later call (a host that opens it
+** itself after `require "loom"`, say) returns the same table. */
 LOOM_API int luaopen_loom_core(lua_State *L) {
   loom_ctx *ctx;
   size_t i;
   luaL_checkversion(L);
+  ctx = loom__ctx(L);
+  if (ctx != NULL) {
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->r_core);
+    return 1;
+  }
   loom__ctx_open(L);
   ctx = loom__ctx(L);
   lua_newtable(L);
@@ -63,5 +71,7 @@ LOOM_API int luaopen_loom_core(lua_State *L) {
     openers[i](L, ctx);
   lua_pushliteral(L, "0.1.0");
   lua_setfield(L, -2, "version");
+  lua_pushvalue(L, -1);
+  ctx->r_core = luaL_ref(L, LUA_REGISTRYINDEX);
   return 1;
 }

@@ -1,5 +1,5 @@
 /*
-** loom.h: the embedding API of loom (API.md section 8).
+** loom.h: the embedding API of loom (README, "Embedding loom").
 **
 ** A host program that embeds Lua opens loom with luaopen_loom_core (or
 ** lets `require "loom"` do it), may give loom its own libuv loop with

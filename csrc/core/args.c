@@ -1,9 +1,9 @@
 /*
 ** args.c: argument errors of the C functions that Lua wrappers call
-** (DESIGN.md, E1: misuse raises at once, at the caller's line).
+** (DESIGN.md E1: misuse raises at once, at the caller's line).
 **
 ** Many C functions are wrapped by Lua functions: the I/O wrappers turn
-** fail tuples into IOError values (DESIGN.md, E2); with_group and the
+** fail tuples into IOError values (DESIGN.md E2); with_group and the
 ** timeout family give the native groups and scopes their idiomatic shape.
 ** A wrapper calls its C function with its own arguments, in the same
 ** positions. An argument error raised the usual way (luaL_argerror) would
@@ -234,7 +234,8 @@ static const luaL_Reg args_funcs[] = {
 };
 
 /* [-0, +0, m] Register core.is_callable and core.mark_wrappers in the core
-** table on top. */
+** table on top (they need no context). */
 void loom__args_open(lua_State *L, loom_ctx *ctx) {
-  loom__setfuncs(L, ctx, args_funcs);
+  (void)ctx;
+  luaL_setfuncs(L, args_funcs, 0);
 }

@@ -2,7 +2,7 @@
 ** clock.c: loom's clock and its one timer. Every deadline (sleeps and
 ** scope deadlines) is an entry of one binary min-heap ordered by
 ** (when, seq), FIFO among equal deadlines; one uv_timer_t is armed for the
-** earliest (DESIGN.md, B11). Queueing a deadline is a heap push, firing
+** earliest (DESIGN.md B11). Queueing a deadline is a heap push, firing
 ** it is a pop. The clock is monotonic, read with uv_hrtime (uv_now is
 ** cached per loop iteration), or a virtual clock for tests that jumps to
 ** the next deadline as soon as no task is ready (Trio's autojump clock
@@ -11,7 +11,7 @@
 ** The clock knows nothing of what a deadline means: each heap entry
 ** carries the fire function of the layer that queued it (sleep.c wakes a
 ** sleeper, scope.c cancels a scope). Fire functions are pure C and call no
-** Lua, so the timer callback needs no trampoline (B1).
+** Lua, so the timer callback needs no trampoline (DESIGN.md B1).
 */
 #include <math.h>
 #include <stdlib.h>

@@ -16,7 +16,7 @@
 **    begins, ends and returns, and at teardown, so the engine names
 **    nothing of them.
 **
-** The context's __gc is the last-resort teardown (B13): it runs the
+** The context's __gc is the last-resort teardown (DESIGN.md B13): it runs the
 ** teardown hooks (which close every I/O handle without running Lua),
 ** closes the engine's handles, and frees the context once libuv has let
 ** go of them.
@@ -90,7 +90,7 @@ void loom__unanchor(lua_State *L, loom_ctx *ctx, int ref) {
 }
 
 /* [-0, +0, -] Release anchor 'ref' at the next scheduler pass: for libuv
-** callbacks, which may not call the Lua API (DESIGN.md, B1). */
+** callbacks, which may not call the Lua API (DESIGN.md B1). */
 void loom__release_later(loom_ctx *ctx, int ref) {
   if (ref == LUA_NOREF || ref == LUA_REFNIL) return;
   if (ctx->dead_n == ctx->dead_cap) {
@@ -267,7 +267,7 @@ static void on_walk_close(uv_handle_t *h, void *arg) {
   if (!uv_is_closing(h)) uv_close(h, NULL);
 }
 
-/* [-0, +0, -] __gc of the context (DESIGN.md, B13): no Lua code runs. */
+/* [-0, +0, -] __gc of the context (DESIGN.md B13): no Lua code runs. */
 static int ctx_gc(lua_State *L) {
   loom_ctx **box = (loom_ctx **)lua_touserdata(L, 1);
   loom_ctx *ctx = *box;

@@ -35,7 +35,7 @@
 **  - a running or suspended task is anchored (task->ref in the anchor
 **    table), and its coroutine is its user value 1;
 **  - nothing in the engine raises inside a libuv callback: callbacks that
-**    need Lua go through one lua_pcall of a trampoline (DESIGN.md, B1).
+**    need Lua go through one lua_pcall of a trampoline (DESIGN.md B1).
 */
 #ifndef loom_core_h
 #define loom_core_h
@@ -49,9 +49,9 @@
 
 #include "../loom.h"
 
-/* Only Lua 5.4 is accepted (DESIGN.md, B15); within 5.4, lua_closethread
+/* Only Lua 5.4 is accepted (DESIGN.md B15); within 5.4, lua_closethread
 ** appeared in 5.4.6 and replaces lua_resetthread, which closes the pending
-** to-be-closed variables of a dead or suspended coroutine (B8). */
+** to-be-closed variables of a dead or suspended coroutine (DESIGN.md B8). */
 #if !defined(LUA_VERSION_NUM) || LUA_VERSION_NUM != 504
 #error "loom needs Lua 5.4"
 #endif
@@ -210,7 +210,7 @@ struct loom_group {
                                ** left running (child processes) */
 #define LOOM_HOOK_RUN_EXIT 2   /* loom.run returns */
 #define LOOM_HOOK_TEARDOWN 3   /* the Lua state closes: close every handle
-                               ** without running Lua (DESIGN.md, B13) */
+                               ** without running Lua (DESIGN.md B13) */
 #define LOOM_HOOK_COUNT 4
 #define LOOM_MAX_HOOKS 8
 
@@ -242,7 +242,7 @@ struct loom_class {
 };
 
 /* The handles a context owns; malloc'd, because libuv may hold them after
-** the Lua state has gone (DESIGN.md, B6). */
+** the Lua state has gone (DESIGN.md B6). */
 typedef struct loom_handles {
   uv_check_t check;    /* sched.c: resumes ready tasks */
   uv_idle_t idle;      /* wait.c: keeps the poll from blocking */
@@ -252,11 +252,12 @@ typedef struct loom_handles {
 
 struct loom_ctx {
   uv_loop_t *loop;        /* NULL until the first task or loom_loop() */
-  loom_handles h;         /* ctx itself is malloc'd for their sake (B6) */
+  loom_handles h;         /* ctx itself is malloc'd for their sake
+                          ** (DESIGN.md B6) */
   int own_loop;           /* loop is h.own_loop, initialised by us */
   int sched_ready;        /* handles initialised on 'loop' */
   int idle_on, check_on, timer_on;
-  lua_State *L;           /* main thread (DESIGN.md, B12) */
+  lua_State *L;           /* main thread (DESIGN.md B12) */
   lua_State *drive;       /* thread driving the loop right now */
   loom_task *current;     /* task being resumed, or NULL */
   loom_task *ready_head, *ready_tail;
@@ -283,7 +284,7 @@ struct loom_ctx {
   int r_anchor;           /* anchor table: ref -> object in flight */
   int r_stash;            /* lightuserdata(task) -> {err, tb, rethrow} */
   int r_names;            /* weak: task -> name */
-  int r_task_mt, r_group_mt, r_scope_mt;
+  int r_task_mt;
   int r_task_main, r_msgh;
   int r_cancelled[CR_COUNT];   /* one preallocated Cancelled per reason */
   int r_cancelled_mt, r_timeout_mt, r_taskcancelled_mt, r_errorgroup_mt;
@@ -291,6 +292,7 @@ struct loom_ctx {
   const void *cancelled_mt;    /* its address: one-comparison test */
   int r_unhandled;        /* loom.on_unhandled handler, or LUA_NOREF */
   int r_self;             /* the ctx userdata */
+  int r_core;             /* the loom.core module table */
   int *anchor_free;       /* free slots of the anchor table */
   int anchor_nfree, anchor_capfree, anchor_top;
   int *dead_refs;         /* anchors to release at the next pass */
@@ -390,7 +392,7 @@ int loom__ensure_loop(loom_ctx *ctx);
 ** wait.c: the running task, suspending, waking, the ready queue
 ** ===================================================================== */
 
-/* The token yielded by the suspend primitive (DESIGN.md, B3). */
+/* The token yielded by the suspend primitive (DESIGN.md B3). */
 extern const char loom__token;
 
 loom_task *loom__running(lua_State *L, loom_ctx *ctx);

@@ -1,11 +1,12 @@
 /*
-** errors.c: loom's native error values (DESIGN.md, E3 to E6), and errors
+** errors.c: loom's native error values (DESIGN.md E3 to E6), and errors
 ** that nobody owns.
 **
 **  - Cancelled: one preallocated value per cancel reason, with a protected
-**    metatable, so user code cannot build one (CS-15) and delivering a
-**    cancellation allocates nothing. It is raised at every checkpoint while
-**    its scope stays cancelled and never enters an ErrorGroup.
+**    metatable, so user code cannot build one (only loom creates
+**    Cancelled values) and delivering a cancellation allocates nothing.
+**    It is raised at every checkpoint while its scope stays cancelled and
+**    never enters an ErrorGroup.
 **  - TimeoutError: made fresh at the boundary of a timeout whose deadline
 **    cancelled it.
 **  - TaskCancelled: what join()/result() raise for a cancelled task.
@@ -21,7 +22,7 @@
 ** An error with no owner (the root task of loom.start failed, a group was
 ** abandoned with errors, a callback failed) goes to the handler set with
 ** loom.on_unhandled; the default writes the error and its traceback to
-** stderr and the program goes on (E6).
+** stderr and the program goes on (DESIGN.md E6).
 */
 #include <stdio.h>
 
@@ -150,7 +151,7 @@ static int default_unhandled(lua_State *L) {
 
 /* [-0, +0, -] Hand an error nobody owns (at 'errindex'; the task or nil at
 ** 'taskindex') to loom.on_unhandled's handler, protected; if the handler
-** fails, report that to stderr (DESIGN.md, E6). */
+** fails, report that to stderr (DESIGN.md E6). */
 void loom__report_unhandled(lua_State *L, loom_ctx *ctx, int errindex,
                             int taskindex) {
   errindex = lua_absindex(L, errindex);

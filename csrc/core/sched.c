@@ -1,16 +1,16 @@
 /*
-** sched.c: the scheduler, the only resumer of tasks (DESIGN.md, B2), and
+** sched.c: the scheduler, the only resumer of tasks (DESIGN.md B2), and
 ** the owner of a task's end (as Trio's Runner is).
 **
-** libuv drives the scheduler (B4): a uv_check_t callback resumes the tasks
-** that were ready when it began, and wait.c's uv_idle_t is active only
+** libuv drives the scheduler (DESIGN.md B4): a uv_check_t callback resumes the
+** tasks that were ready when it began, and wait.c's uv_idle_t is active only
 ** while the ready queue is not empty, so that the poll does not block
 ** then. So a host that runs uv_run itself gets loom's tasks run with no
 ** extra call. The check handle is unreferenced: a loop with no ready,
 ** sleeping or I/O-waiting task has no active referenced loom handle, and
 ** uv_run returns.
 **
-** Each pass runs inside one lua_pcall of a C trampoline (B1), on the
+** Each pass runs inside one lua_pcall of a C trampoline (DESIGN.md B1), on the
 ** thread that drives the loop: the caller of loom.run, or the main thread
 ** when the host runs the loop. When a task's coroutine returns, the task
 ** is finished here: its leftover scopes closed, its group told, its
@@ -98,7 +98,7 @@ static void task_kill(lua_State *L, loom_ctx *ctx, loom_task *t,
   ctx->current = t;
   if (lua_closethread(co, L) != LUA_OK) {
     /* A closing method failed: its error replaces the original
-    ** (DESIGN.md, B8). */
+    ** (DESIGN.md B8). */
     lua_xmove(co, L, 1);
     lua_replace(L, -2);
   }
@@ -152,8 +152,8 @@ static void task_resume(lua_State *L, loom_ctx *ctx, loom_task *t) {
 
 /* How many passes one check callback may run while tasks keep waking each
 ** other before libuv gets to poll for I/O again. Each pass resumes only
-** the tasks that were ready when it began (B4); running a few in a row
-** saves a loop turn (a poll system call) per hand-off between tasks. */
+** the tasks that were ready when it began (DESIGN.md B4); running a few in a
+** row saves a loop turn (a poll system call) per hand-off between tasks. */
 #define LOOM_PASSES_PER_TURN 16
 
 /* [-1, +0, e] The pass trampoline: run passes while tasks are ready (at

@@ -109,7 +109,7 @@ void loom__scope_move(loom_ctx *ctx, loom_scope *s, loom_scope *parent) {
   loom__scope_propagate(ctx, s);
 }
 
-/* Abort the wait of a task that has just become cancelled (rule B9). The
+/* Abort the wait of a task that has just become cancelled (DESIGN.md B9). The
 ** abort function runs at most once per wait. */
 static void task_abort(loom_ctx *ctx, loom_task *t) {
   loom_abort_fn fn = t->abort;

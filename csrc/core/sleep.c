@@ -3,7 +3,7 @@
 ** its root scope (a task has no deadline of its own, so that timer is
 ** free), queued in the one deadline heap of clock.c with sleep_fire as
 ** what its expiry does: wake the task. A sleep is a heap push and a
-** wake-up a pop: no libuv handle per sleeper (DESIGN.md, B11). sleep(0)
+** wake-up a pop: no libuv handle per sleeper (DESIGN.md B11). sleep(0)
 ** and negative durations yield to the other ready tasks; both are
 ** checkpoints.
 */

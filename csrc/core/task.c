@@ -4,7 +4,7 @@
 ** coroutine runs task_main, which calls the task's function under a
 ** yieldable xpcall with loom's message handler, so an error unwinds the
 ** task's own stack (its <close> variables and pcall handlers run, and may
-** wait) before the task reports it (DESIGN.md, B8). The message handler
+** wait) before the task reports it (DESIGN.md B8). The message handler
 ** (traceback.c) takes the traceback at the raise point; this file heads
 ** it with the task's name.
 **

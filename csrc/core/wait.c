@@ -4,20 +4,20 @@
 ** queue it goes to: the parking lots, the tasks, the scheduler and every
 ** blocking call above build on these.
 **
-** The suspend primitive (DESIGN.md, B3): loom__suspend records the wait
+** The suspend primitive (DESIGN.md B3): loom__suspend records the wait
 ** and its abort function in the task and yields the private token; the
-** scheduler is the only resumer (B2). Every continuation starts with
+** scheduler is the only resumer (DESIGN.md B2). Every continuation starts with
 ** loom__resumed (scope.c), which raises Cancelled if the wait was
 ** aborted. A woken task goes to the ready queue; while the queue is not
-** empty, a uv_idle_t keeps libuv's poll from blocking (B4), so the check
-** callback of the scheduler runs it in the same loop turn.
+** empty, a uv_idle_t keeps libuv's poll from blocking (DESIGN.md B4), so the
+** check callback of the scheduler runs it in the same loop turn.
 */
 #include "core.h"
 
 const char loom__token = 't';
 
 /* [-0, +0, e] The task whose own coroutine is L, or raise the misuse error
-** of API section 1. */
+** of README, "Running". */
 loom_task *loom__running(lua_State *L, loom_ctx *ctx) {
   loom_task *t = ctx->current;
   if (t == NULL)

@@ -4,7 +4,8 @@
 ** "await cell", class loom.AwaitCell) that the task keeps on its stack; a
 ** callback that comes after the waiter was cancelled, or a second call,
 ** is ignored (with a Lua warning, DESIGN.md E7). The values given to cb
-** are stored in the cell (B10) and the woken task takes them from there.
+** are stored in the cell (DESIGN.md B10) and the woken task takes them from
+** there.
 */
 #include "embed.h"
 

@@ -17,10 +17,10 @@
 ** post.c: the cross-thread post
 ** =====================================================================
 ** A poster is per Lua state: a mutex-guarded queue of messages and one
-** uv_async_t on the loop. Any thread may post a message (DESIGN.md, B14:
+** uv_async_t on the loop. Any thread may post a message (DESIGN.md B14:
 ** the only code that runs off the loop thread); since several sends can
 ** give one callback, the async callback drains the whole queue and
-** delivers each message on the loop thread, in pure C (B1). The async
+** delivers each message on the loop thread, in pure C (DESIGN.md B1). The async
 ** handle is referenced exactly while something holds the poster (a task
 ** waits for a post), so a waiting task keeps the loop alive and an idle
 ** loom keeps no reference. At lua_close the poster is closed: posts are

@@ -1,15 +1,15 @@
 /*
 ** future.c: futures of the embedding API (loom_future_*, loom.h).
 **
-** A future is a malloc'd loom_future (DESIGN.md, B6: a thread may hold its
+** A future is a malloc'd loom_future (DESIGN.md B6: a thread may hold its
 ** pointer after Lua has let go of it) and a Lua object `fut` whose payload
 ** points to it. It is settled once: on the loop's thread by resolve or
-** reject, whose values go into fut's user value (B5, B10: waiters take
-** them from the object, never from the wake-up), or from any thread by
+** reject, whose values go into fut's user value (DESIGN.md B5, B10: waiters
+** take them from the object, never from the wake-up), or from any thread by
 ** loom_future_post, which copies one string into the struct and posts it
 ** to the loop thread (post.c); its delivery marks the future settled and
-** wakes the waiters, in pure C (B1, B14). No Lua API call happens off the
-** loop thread.
+** wakes the waiters, in pure C (DESIGN.md B1, B14). No Lua API call happens off
+** the loop thread.
 **
 ** Invariants:
 **  - f->posted and f->state change only under the poster's lock; f->state
@@ -312,7 +312,7 @@ static int l_future_tostring(lua_State *L) {
   return 1;
 }
 
-/* __gc (DESIGN.md, B7): the object is gone; the struct goes too once
+/* __gc (DESIGN.md B7): the object is gone; the struct goes too once
 ** settled. */
 static int l_future_gc(lua_State *L) {
   loom_future **box = (loom_future **)lua_touserdata(L, 1);

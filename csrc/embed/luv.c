@@ -125,7 +125,7 @@ static void api_from_function(lua_State *L, luv_api *api, lua_CFunction fn) {
 ** ===================================================================== */
 
 /* [-1, +1, m] Message handler: keep the traceback aside, pass the error
-** on unchanged (E3). */
+** on unchanged (DESIGN.md E3). */
 static int l_luv_msgh(lua_State *L) {
   luaL_traceback(L, L, NULL, 1);
   lua_rawsetp(L, LUA_REGISTRYINDEX, &tb_key);
@@ -155,7 +155,7 @@ static int l_luv_report(lua_State *L) {
 ** the function and 'nargs' arguments, leaves the results and returns
 ** their number, or leaves nothing and returns minus the error status).
 ** It never exits the process: an error is reported as one with no owner
-** (rule E6). Runs in libuv context: only '-' API calls outside pcalls. */
+** (DESIGN.md E6). Runs in libuv context: only '-' API calls outside pcalls. */
 static int luv_pcall(lua_State *L, int nargs, int nresults, int flags) {
   int func = lua_gettop(L) - nargs;  /* the function, then its results */
   int st, msgh = 0;

@@ -4,8 +4,8 @@
 ** Futures (future.c) settle through it.
 **
 ** The poster is malloc'd (libuv holds its async handle until the close
-** callback, after the state has gone: DESIGN.md, B6) and owned by a
-** userdata in the registry whose __gc closes it at lua_close (B13: no
+** callback, after the state has gone: DESIGN.md B6) and owned by a
+** userdata in the registry whose __gc closes it at lua_close (DESIGN.md B13: no
 ** Lua runs there). Invariants:
 **  - ps->closed and the queue change only under ps->mu;
 **  - ps->nhold counts what waits for posts on the loop thread; the async
@@ -125,8 +125,8 @@ int loom__poster_referenced(loom_poster *ps) {
 }
 
 /* [-0, +0, -] __gc of the poster's box, at lua_close: refuse further
-** posts, let go of queued messages, close the async handle (B13: no Lua
-** runs). */
+** posts, let go of queued messages, close the async handle (DESIGN.md B13: no
+** Lua runs). */
 static int l_poster_gc(lua_State *L) {
   loom_poster **box = (loom_poster **)lua_touserdata(L, 1);
   loom_poster *ps = *box;

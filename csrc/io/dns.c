@@ -1,14 +1,14 @@
 /*
-** dns.c: name resolution with uv_getaddrinfo (API section 7): the native
-** half of loom.dns, and the lookup tcp.c uses for connect and listen.
+** dns.c: name resolution with uv_getaddrinfo (README, I/O): the native half of
+** loom.dns, and the lookup tcp.c uses for connect and listen.
 **
 ** A lookup is a guarded request (req.h) that runs in libuv's threadpool;
 ** its task waits for it, and the result, which stays in the request until
-** the request is freed, is read in the continuation (rule B10). A
+** the request is freed, is read in the continuation (DESIGN.md B10). A
 ** cancelled lookup is detached: uv_cancel stops it if it has not started,
 ** and otherwise it finishes in the background and its callback frees the
 ** result (also after the Lua state has gone: it touches only its block).
-** Failures cross as fail tuples (rule E2); lua/loom/dns.lua raises
+** Failures cross as fail tuples (DESIGN.md E2); lua/loom/dns.lua raises
 ** loom.IOError. core.getaddrinfo deduplicates addresses (one entry per
 ** address, first one wins), in the resolver's order.
 */

@@ -165,7 +165,7 @@ static void on_read(uv_fs_t *req) {
     if (q->r.waiter != NULL) {
       if (!f->noseek) f->pos += res;
     } else if (f->noseek && !f->closed) {
-      /* Read in the background from a pipe: keep the bytes (B10). */
+      /* Read in the background from a pipe: keep the bytes (DESIGN.md B10). */
       char *s = (char *)realloc(f->stash, f->stash_len + (size_t)res);
       if (s != NULL) {
         memcpy(s + f->stash_len, q->buf, (size_t)res);
@@ -434,7 +434,7 @@ static int l_file_close(lua_State *L) {
   return loom__req_wait(L, t, &q->r, loom__req_abort_detach, k_close);
 }
 
-/* [-1, +0, -] __gc and __close of a File (rule B7): close it in the
+/* [-1, +0, -] __gc and __close of a File (DESIGN.md B7): close it in the
 ** background; never raises, never blocks, never wakes anything but
 ** waiters of this File. __gc also lets the state go. */
 static int l_file_gc(lua_State *L) {

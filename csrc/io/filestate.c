@@ -1,6 +1,6 @@
 /*
 ** filestate.c: the state of a File (file.c): a malloc'd fs_file block
-** (DESIGN.md, B6) that the requests working on the file hold references
+** (DESIGN.md B6) that the requests working on the file hold references
 ** to, never to the userdata, so their callbacks may run after the File
 ** was collected, or after lua_close with a host loop (the block is freed
 ** by whichever of the userdata's __gc and the last request lets go

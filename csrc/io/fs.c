@@ -1,9 +1,9 @@
 /*
-** fs.c: path operations through libuv's fs requests (API section 7), the
-** native half of loom.fs: stat, lstat, unlink, mkdir, rmdir, rename,
-** scandir; File objects are in file.c. Every operation runs in libuv's
-** threadpool and is a checkpoint; failures cross as fail tuples (rule E2)
-** and lua/loom/fs.lua raises loom.IOError.
+** fs.c: path operations through libuv's fs requests (README, I/O), the native
+** half of loom.fs: stat, lstat, unlink, mkdir, rmdir, rename, scandir; File
+** objects are in file.c. Every operation runs in libuv's threadpool and is a
+** checkpoint; failures cross as fail tuples (DESIGN.md E2) and lua/loom/fs.lua
+** raises loom.IOError.
 **
 ** Each call is one guarded request (req.h) that its task waits for; its
 ** result (a stat buffer, directory entries) stays in the request and is

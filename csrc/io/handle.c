@@ -1,6 +1,6 @@
 /*
 ** handle.c: the I/O state of a context and the lifetime of the libuv
-** handles of loom's I/O (DESIGN.md, B5, B6, B7, B13; the protocol is
+** handles of loom's I/O (DESIGN.md B5, B6, B7, B13; the protocol is
 ** described in io.h).
 **
 ** Every handle lives in a malloc'd block owned by libuv until its close
@@ -12,7 +12,7 @@
 ** are pinned by their requests (req.c). Every block of a context is
 ** linked in its loom_io (ctx->io), which is what lets
 ** loom__handles_teardown close them all without Lua when the state goes
-** (B13). The loom_io is reference-counted by every block, request and
+** (DESIGN.md B13). The loom_io is reference-counted by every block, request and
 ** File state, and outlives its context until the last of them is freed:
 ** after teardown, io->ctx is NULL and callbacks only free memory.
 */
@@ -145,7 +145,7 @@ loom_handle *loom__handle_check(lua_State *L, int idx) {
 }
 
 /* [-1, +0, -] __gc of boxes whose block needs no special care: close the
-** handle, let the block go. Never raises, never yields (B7). */
+** handle, let the block go. Never raises, never yields (DESIGN.md B7). */
 int loom__handle_gc(lua_State *L) {
   loom_handle **box = (loom_handle **)lua_touserdata(L, 1);
   loom_handle *h = box != NULL ? *box : NULL;
@@ -163,8 +163,8 @@ loom_ctx *loom__handle_ctx(loom_handle *h) {
 }
 
 /* [-0, +0, -] The teardown hook of the I/O layer: close every block of
-** 'ctx' without running Lua (B13). The teardown of each family's blocks
-** runs first (child processes are killed and reaped there); then the
+** 'ctx' without running Lua (DESIGN.md B13). The teardown of each family's
+** blocks runs first (child processes are killed and reaped there); then the
 ** context lets go of its I/O state, and the close callbacks that run
 ** later only free memory. */
 static void handles_teardown(loom_ctx *ctx, void *data) {

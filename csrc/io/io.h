@@ -37,7 +37,7 @@
 ** only frees memory.
 **
 ** HANDLES (handle.c). Every libuv handle loom opens lives in a malloc'd
-** block (rule B6) whose first member is a loom_handle; the family's struct
+** block (DESIGN.md B6) whose first member is a loom_handle; the family's struct
 ** embeds the libuv handle itself:
 **
 **   typedef struct my_obj { loom_handle h; uv_udp_t udp; ... } my_obj;
@@ -49,7 +49,7 @@
 ** nobody references, a signal watcher) is freed by its close callback.
 ** The userdata is a box holding the block's pointer, set to NULL by __gc.
 ** libuv never points into Lua memory, so a handle's userdata needs no
-** anchor (B5): collected while libuv still holds the handle, it just
+** anchor (DESIGN.md B5): collected while libuv still holds the handle, it just
 ** closes it; a task blocked on the object keeps it on its stack anyway.
 ** A type with 'internal' set (loom's own watchers and timers) is not
 ** counted in io->nio_open.
@@ -63,10 +63,11 @@
 **   loom__handle_close(&o->h);   (x:close(): idempotent, pure C)
 **   __gc: loom__handle_gc (close, then let the block go)
 **
-** Counters (nothing outlives its owner, DESIGN.md): io->nio_open counts handles opened and not yet
-** closed, ctx->nclosing those whose close callback is pending (loom.run
-** waits for it to reach 0). loom__handles_teardown closes every block of
-** the context without Lua at state teardown (B13).
+** Counters (nothing outlives its owner: DESIGN.md "Principles"):
+** io->nio_open counts handles opened and not yet closed, ctx->nclosing those
+** whose close callback is pending (loom.run waits for it to reach 0).
+** loom__handles_teardown closes every block of the context without Lua at state
+** teardown (DESIGN.md B13).
 **
 ** CALLBACKS AFTER TEARDOWN. The rule for every on_* function of the I/O
 ** files: touch only malloc'd memory the callback's object holds a
@@ -170,7 +171,7 @@ void loom__handles_open(lua_State *L, loom_ctx *ctx);
 ** status.c
 ** ===================================================================== */
 /* [-0, +3, m] Push the fail tuple nil, uv_err_name(err), uv_strerror(err);
-** returns 3. The one fail-tuple helper of the I/O layer (rule E2). */
+** returns 3. The one fail-tuple helper of the I/O layer (DESIGN.md E2). */
 int loom__fail(lua_State *L, int err);
 /* [-0, +2, m] Push host, port of a socket address (path, nil for AF_UNIX;
 ** nil, nil for other families); returns 2. */
@@ -198,7 +199,7 @@ int loom__checksignal(lua_State *L, int idx);
 ** Lifetime of libuv requests, for every I/O family (stream_write.c,
 ** tcp.c, pipe.c, udp.c, dns.c, fs.c, file.c).
 **
-** A request is a malloc'd block (rule B6) that starts with a loom_req,
+** A request is a malloc'd block (DESIGN.md B6) that starts with a loom_req,
 ** followed by the family's libuv request and its own fields:
 **
 **   typedef struct write_req { loom_req r; uv_write_t w; } write_req;
@@ -209,7 +210,7 @@ int loom__checksignal(lua_State *L, int idx);
 ** callback finds its loom_req in the request's data field.
 **
 ** Pins. While it is in flight a request pins, in the context's anchor
-** table (rule B5), up to LOOM_REQ_NPIN Lua values libuv points into (a
+** table (DESIGN.md B5), up to LOOM_REQ_NPIN Lua values libuv points into (a
 ** string being written); they are released when the request is freed.
 **
 ** Owners. Exactly one party frees a request:
@@ -220,8 +221,10 @@ int loom__checksignal(lua_State *L, int idx);
 **    was cancelled and the abort detached the request, or the request
 **    was started in the background (loom__req_new_bg). A detached request
 **    counts in ctx->nclosing until its callback has run, so loom.run
-**    returns only after it (nothing outlives loom.run, rule 2.1.5).
-** Aborts (the task's scope is cancelled, rule B9), chosen at wait time:
+**    returns only after it (nothing outlives loom.run: DESIGN.md
+**    "Principles").
+** Aborts (the task's scope is cancelled, DESIGN.md B9), chosen at wait
+** time:
 **  - loom__req_abort_detach: detach, uv_cancel unless RQ_NOCANCEL (the
 **    threadpool drops work that has not started; otherwise it finishes in
 **    the background and its result is discarded); SUCCEEDED;
@@ -241,7 +244,7 @@ int loom__checksignal(lua_State *L, int idx);
 ** light userdata pushed by loom__req_wait): the suspend primitive gives
 ** continuations the task as their context.
 **
-** Teardown (rule B13). With a host loop attached, lua_close may run while
+** Teardown (DESIGN.md B13). With a host loop attached, lua_close may run while
 ** requests are in flight; their callbacks then run in the host's next
 ** uv_run, after the context and every Lua object are gone. The rule:
 ** a callback touches only the request's block, the loom_io it holds a
@@ -498,8 +501,8 @@ void loom__signal_open(lua_State *L, loom_ctx *ctx);
 ** share: the fs request block and the conversions of results to Lua
 ** values.
 **
-** Every fs operation is an fs_req (a request, above): a loom_req, the uv_fs_t, and
-** the fields a File operation needs. A request on a File holds a
+** Every fs operation is an fs_req (a request, above): a loom_req, the uv_fs_t,
+** and the fields a File operation needs. A request on a File holds a
 ** reference to the File's state ('f', a malloc'd block, file.c), never to
 ** its userdata, so its callback may run after the Lua state has gone.
 */

@@ -1,13 +1,13 @@
 /*
 ** listener.c: listening sockets, the Listener objects of loom.tcp.listen
-** and loom.pipe.listen (API section 7).
+** and loom.pipe.listen (README, I/O).
 **
 ** A Listener is a handle block (io.h) that accepts lazily: libuv keeps one
 ** accepted connection and stops polling the socket until uv_accept takes
 ** it, so connections nobody accepts wait in the kernel's backlog, and an
 ** accept cancelled at any moment loses none (the connection callback only
 ** counts the connection and wakes one acceptor, which takes it itself,
-** rule B10). Several tasks may accept at once; they wait in a parking
+** DESIGN.md B10). Several tasks may accept at once; they wait in a parking
 ** lot. Closing wakes them all with a "closed" error and removes the
 ** socket file a pipe listener bound.
 */
@@ -123,7 +123,7 @@ static int l_listener_close(lua_State *L) {
   return 0;
 }
 
-/* [-1, +0, -] __gc: close, let the block go (B7). Never raises. */
+/* [-1, +0, -] __gc: close, let the block go (DESIGN.md B7). Never raises. */
 static int l_listener_gc(lua_State *L) {
   loom_handle **box = (loom_handle **)lua_touserdata(L, 1);
   loom_listener *l = (loom_listener *)*box;

@@ -1,8 +1,8 @@
 /*
 ** pipe.c: loom.pipe.connect and loom.pipe.listen, streams over Unix
-** domain sockets (API section 7). They are the Streams and Listeners of
-** stream.c with a uv_pipe_t inside; a listener removes its socket file
-** when it is closed (only a file it bound itself).
+** domain sockets (README, I/O). They are the Streams
+** and Listeners of stream.c with a uv_pipe_t inside; a listener removes its
+** socket file when it is closed (only a file it bound itself).
 */
 #include <stdlib.h>
 #include <string.h>

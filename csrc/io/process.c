@@ -1,5 +1,5 @@
 /*
-** process.c: child processes, loom.process.spawn (API section 7).
+** process.c: child processes, loom.process.spawn (README, I/O).
 **
 ** A Process is a uv_process_t block; its piped stdio are Streams (pipe
 ** kind, stream.c) kept in the userdata's user values. The invariant is
@@ -10,9 +10,9 @@
 **
 ** Termination: when a task waiting in p:wait() is cancelled, the child
 ** gets SIGTERM, then SIGKILL after a grace of 1 s (a uv_timer_t of its
-** own, made only then); the abort fails (B9), so the waiter wakes when the
-** child has been reaped and then raises the Cancelled. A wait that starts
-** in an already-cancelled scope terminates the child the same way.
+** own, made only then); the abort fails (DESIGN.md B9), so the waiter wakes
+** when the child has been reaped and then raises the Cancelled. A wait that
+** starts in an already-cancelled scope terminates the child the same way.
 **
 ** loom.run does not outlive its children: a child spawned by a task of
 ** loom.run counts in ctx->nclosing until it is reaped (loom.run waits for
@@ -21,7 +21,7 @@
 ** terminates such children as above. A child spawned by a task of
 ** loom.start (beside loom.run, on a host's loop) belongs to that task,
 ** which loom.run does not wait for: it is neither counted nor terminated
-** by loom.run. At state teardown (B13) a running child is killed with
+** by loom.run. At state teardown (DESIGN.md B13) a running child is killed with
 ** SIGKILL and reaped synchronously.
 */
 #include <errno.h>
@@ -162,7 +162,7 @@ static int task_in_run(loom_ctx *ctx, loom_task *t) {
   return 1;
 }
 
-/* [-0, +0, -] State teardown (B13): kill a running child and reap it
+/* [-0, +0, -] State teardown (DESIGN.md B13): kill a running child and reap it
 ** here, since closing its handle takes it out of libuv's reaping. */
 static void proc_teardown(loom_handle *h) {
   loom_proc *p = (loom_proc *)h;
@@ -408,7 +408,7 @@ static int l_process_kill(lua_State *L) {
 }
 
 /* [-1, +0, -] __gc: a child still running stays in C until it is
-** reaped; never raises (B7). */
+** reaped; never raises (DESIGN.md B7). */
 static int l_process_gc(lua_State *L) {
   loom_handle **box = (loom_handle **)lua_touserdata(L, 1);
   loom_proc *p = (loom_proc *)*box;

@@ -1,5 +1,5 @@
 /*
-** req.c: lifetime of libuv requests (DESIGN.md, B5, B6, B9, B13), for
+** req.c: lifetime of libuv requests (DESIGN.md B5, B6, B9, B13), for
 ** every I/O family; the protocol is described in io.h ("Requests").
 **
 ** A request has exactly one owner at any time: the task that waits for
@@ -9,7 +9,7 @@
 ** releases its pins with loom__release_later. Every request holds a
 ** reference to the context's loom_io, which outlives the Lua state, and
 ** reaches the context only through it: after teardown io->ctx is NULL and
-** the callbacks only free memory. No Lua runs in a callback (B1).
+** the callbacks only free memory. No Lua runs in a callback (DESIGN.md B1).
 **
 ** The optional guard ("loom.Request", a userdata holding the request's
 ** pointer) is the safety net of requests whose continuation may raise
@@ -115,7 +115,7 @@ void loom__req_detach(loom_req *r) {
   }
 }
 
-/* Abort (pure C, rule B9): detach the request, try to stop it, and let the
+/* Abort (pure C, B9): detach the request, try to stop it, and let the
 ** task go at once. uv_cancel fails with UV_EBUSY once the work runs: it
 ** then completes in the background and is discarded. */
 int loom__req_abort_detach(loom_ctx *ctx, loom_task *t) {
@@ -193,7 +193,7 @@ void loom__req_free(lua_State *L, loom_req *r) {
   req_release(r);
 }
 
-/* [-0, +3, m] Free 'r' and push the fail tuple of 'err' (rule E2). */
+/* [-0, +3, m] Free 'r' and push the fail tuple of 'err' (DESIGN.md E2). */
 int loom__req_fail(lua_State *L, loom_req *r, int err) {
   loom__req_free(L, r);
   return loom__fail(L, err);
@@ -202,7 +202,7 @@ int loom__req_fail(lua_State *L, loom_req *r, int err) {
 /* [-1, +0, -] __gc of a guard: its request's owner raised before freeing
 ** it. If libuv still holds it (or its family will submit it), detach it:
 ** the callback frees it; else free it now. Never raises (DESIGN.md,
-** B7). */
+** DESIGN.md B7). */
 static int l_guard_gc(lua_State *L) {
   loom_req_guard *g = (loom_req_guard *)lua_touserdata(L, 1);
   loom_req *r = g->r;

@@ -1,5 +1,5 @@
 /*
-** signal.c: loom.signal.wait and Ctrl-C (API section 7).
+** signal.c: loom.signal.wait and Ctrl-C (README, I/O).
 **
 ** One watcher (a uv_signal_t block with no Lua owner) per signal number
 ** and context, made at first use. Tasks in signal.wait(name) park in the

@@ -1,7 +1,7 @@
 /*
 ** status.c: conversions between libuv values and Lua values for the I/O
 ** families (the role of luv's util.c). A libuv status becomes the fail
-** tuple `nil, code, message` (rule E2: the Lua wrappers turn it into a
+** tuple `nil, code, message` (DESIGN.md E2: the Lua wrappers turn it into a
 ** loom.IOError; C never builds error objects); socket addresses become
 ** `host, port`; signals go between names ("SIGTERM") and numbers. The
 ** argument checks here report errors through args.c, so they are blamed

@@ -6,8 +6,9 @@
 ** methods to the class made here. Listeners are in listener.c.
 **
 ** Closing. s:close() and the __gc/__close metamethods are one idempotent,
-** non-blocking operation (B7): a task blocked reading is woken and raises
-** "closed"; writes in flight end with UV_ECANCELED, reported the same way.
+** non-blocking operation (DESIGN.md B7): a task blocked reading is woken and
+** raises "closed"; writes in flight end with UV_ECANCELED, reported the same
+** way.
 */
 #include <signal.h>
 #include <stdlib.h>
@@ -67,7 +68,7 @@ static int l_stream_close(lua_State *L) {
   return 0;
 }
 
-/* [-1, +0, -] __gc: close, let the block go (B7). Never raises. */
+/* [-1, +0, -] __gc: close, let the block go (DESIGN.md B7). Never raises. */
 static int l_stream_gc(lua_State *L) {
   loom_handle **box = (loom_handle **)lua_touserdata(L, 1);
   loom_stream *s = (loom_stream *)*box;

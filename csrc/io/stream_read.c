@@ -2,8 +2,8 @@
 ** stream_read.c: reading a Stream (API: s:read, s:read_exactly,
 ** s:read_line), the receive buffer and libuv's read callbacks.
 **
-** Reading. Bytes land in the stream's receive buffer (DESIGN.md, B10), never in the
-** wake-up of a task: libuv reads straight into the free end of the buffer
+** Reading. Bytes land in the stream's receive buffer (DESIGN.md B10), never in
+** the wake-up of a task: libuv reads straight into the free end of the buffer
 ** and each read copies once, from the buffer into a Lua string. Reading
 ** starts at the first read and goes on while the buffer has room; when it
 ** is full and nobody is waiting for more, reading stops (backpressure:

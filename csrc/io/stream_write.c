@@ -3,8 +3,8 @@
 **
 ** Writing. A write first tries uv_try_write; what the kernel does not
 ** take at once goes out with uv_write straight from the Lua string,
-** pinned by its request until the write callback (DESIGN.md, B5). A write that has
-** to wait can be cancelled, but not taken back: an unknown part of the
+** pinned by its request until the write callback (DESIGN.md B5). A write that
+** has to wait can be cancelled, but not taken back: an unknown part of the
 ** data may have gone out. So the abort of a pending write (or shutdown)
 ** closes the stream, which makes libuv end the pending requests with
 ** UV_ECANCELED: the writer raises Cancelled at once, and the stream is
@@ -112,7 +112,7 @@ static int l_stream_write(lua_State *L) {
   }
   q = stream_req_new(L, ctx, s);
   loom__req_bind(&q->r, &q->u.w);
-  loom__req_pin(L, &q->r, 2);          /* the string (B5) */
+  loom__req_pin(L, &q->r, 2);          /* the string (DESIGN.md B5) */
   b = uv_buf_init((char *)data + off, (unsigned int)(len - off));
   rc = uv_write(&q->u.w, &s->u.stream, &b, 1, on_write);
   if (rc < 0) return loom__req_fail(L, &q->r, rc);

@@ -1,21 +1,21 @@
 /*
-** udp.c: UDP sockets (API section 7), the native half of loom.udp.
+** udp.c: UDP sockets (README, I/O), the native half of loom.udp.
 **
 ** A Udp object ("loom.Udp") is a handle block of handle.c (io.h): libuv
 ** owns it until its close callback, the userdata box until its __gc, and
-** the second to let go frees it (rules B6, B7). The socket receives from
+** the second to let go frees it (DESIGN.md B6, B7). The socket receives from
 ** the moment it is bound: every datagram is copied into a queue in the
 ** object (at most UDP_MAXQ; reading pauses beyond), and a task blocked in
 ** receive_from is only woken; it takes the datagram from the queue itself
-** (rule B10). So a receive cancelled at any moment loses nothing: the
+** (DESIGN.md B10). So a receive cancelled at any moment loses nothing: the
 ** datagram stays queued for the next one. The handle is referenced only
 ** while a task waits in receive_from, so an idle socket never keeps the
-** loop alive (API section 8). send_to first tries to send at once
+** loop alive (README, "Embedding loom"). send_to first tries to send at once
 ** (uv_udp_try_send); when the kernel is full it queues a uv_udp_send
 ** request (req.h) that pins the data; closing the socket ends it with
 ** UV_ECANCELED (libuv reads the data no more once the handle is closing,
 ** which is what makes a pinned string safe at teardown). Failures cross
-** as fail tuples (rule E2); lua/loom/udp.lua resolves names and raises
+** as fail tuples (DESIGN.md E2); lua/loom/udp.lua resolves names and raises
 ** loom.IOError. Closing wakes the receivers, who raise "closed".
 */
 #include <stddef.h>
@@ -315,7 +315,7 @@ static int l_udp_close(lua_State *L) {
   return 0;
 }
 
-/* __gc: close, let the block go (B7). */
+/* __gc: close, let the block go (DESIGN.md B7). */
 static int l_udp_gc(lua_State *L) {
   loom_handle **box = (loom_handle **)lua_touserdata(L, 1);
   udp_obj *o = (udp_obj *)*box;

@@ -15,7 +15,7 @@
 **    the sender; a sender that wakes with its slot still set was woken by
 **    close() and raises "closed"; an aborted sender sent nothing;
 **  - a sender that finds a waiting receiver appends its value to 'hand'
-**    and wakes the first receiver (rule B10: the value is in the channel,
+**    and wakes the first receiver (DESIGN.md B10: the value is in the channel,
 **    not on the wake-up). Woken tasks run in wake-up order and a TW_OK
 **    wake-up cannot be aborted, so each woken receiver takes the first
 **    value of 'hand' and no value is ever lost: a receiver cancelled at

@@ -182,7 +182,8 @@ static const luaL_Reg cond_funcs[] = {
 };
 
 static const loom_class cond_class = {
-  LOOM_CONDITION_MT, cond_methods, cond_meta, l_cond_index, cond_funcs, NULL, NULL
+  LOOM_CONDITION_MT, cond_methods, cond_meta, l_cond_index, cond_funcs,
+  NULL, NULL
 };
 
 /* [-0, +0, m] Register the Condition class and core.condition in the core

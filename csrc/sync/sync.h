@@ -10,7 +10,7 @@
 ** with loom__lot_abort as its abort function, so a cancelled waiter leaves
 ** the queue and never receives a hand-off. What a wake-up hands over (the
 ** ownership of a lock, a permit, a channel value) is recorded in the object
-** before the waiter is woken (DESIGN.md, B10), and a TW_OK wake-up can no longer
+** before the waiter is woken (DESIGN.md B10), and a TW_OK wake-up can no longer
 ** be aborted: the woken task always runs its continuation.
 */
 #ifndef loom_sync_h

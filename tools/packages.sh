@@ -1,5 +1,5 @@
 #!/bin/sh
-# deps.sh PKG...: install the Debian packages that are missing (as root),
+# packages.sh PKG...: install the Debian packages that are missing (as root),
 # or print the apt-get line to run.
 missing=""
 for p in "$@"; do
