@@ -75,6 +75,7 @@ build = {
     },
     ["loom"] = "lua/loom/init.lua",
     ["loom.errors"] = "lua/loom/errors.lua",
+    ["loom._util"] = "lua/loom/_util.lua",
     ["loom.group"] = "lua/loom/group.lua",
     ["loom.scope"] = "lua/loom/scope.lua",
     ["loom.testing"] = "lua/loom/testing.lua",

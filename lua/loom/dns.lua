@@ -4,13 +4,13 @@
 -- finishes in the background and its result is freed).
 -- @module loom.dns
 local core = require "loom.core"
-local errors = require "loom.errors"
-
-local error = error
-local new_ioerror = errors.IOError.new
-local getaddrinfo = core.getaddrinfo
+local util = require "loom._util"
 
 local M = {}
+
+-- The `where` of the IOError (loom._util.io): the message names the host,
+-- and so does `e.host`.
+local function at_host(host) return host, { host = host } end
 
 --- Checkpoint. Resolve `host` (a name or a numeric address) into its
 -- addresses, in the resolver's order, one entry per address.
@@ -22,15 +22,9 @@ local M = {}
 --   `loom.Cancelled`
 -- @usage for _, a in ipairs(loom.dns.getaddrinfo("localhost", 80)) do
 --   print(a.family, a.addr, a.port) end
-function M.getaddrinfo(host, port)
-  local list, code, msg = getaddrinfo(host, port)
-  if list == nil then
-    local e = new_ioerror(code, ("%s: %s"):format(host, msg), "getaddrinfo")
-    e.host = host
-    error(e, 0)
-  end
-  return list
-end
+-- @function getaddrinfo
+M.getaddrinfo = util.io(core.getaddrinfo, "getaddrinfo", 2,
+                        { where = at_host })
 
 core.mark_wrappers(M)
 

@@ -6,7 +6,8 @@
 -- @module loom.errors
 local core = require "loom.core"
 
-local type, tostring, ipairs, pcall = type, tostring, ipairs, pcall
+local error, type, tostring = error, type, tostring
+local ipairs, pairs, pcall, require = ipairs, pairs, pcall, require
 local concat = table.concat
 local setmetatable = setmetatable
 
@@ -24,6 +25,13 @@ M.ErrorGroup = classes.ErrorGroup
 -- @treturn boolean
 M.is_cancelled = core.is_cancelled
 
+-- `loom._util.argerror`. Looked up when an argument error is raised, not at
+-- load: loom._util requires this module, so this one cannot require it
+-- first. `level` is as for `error`, seen from the caller of argerror.
+local function argerror(n, fname, msg, level)
+  require("loom._util").argerror(n, fname, msg, level + 1)
+end
+
 -- Indent every line of `s` after the first by `pad`.
 local function indent(s, pad)
   return (s:gsub("\n", "\n" .. pad))
@@ -33,15 +41,15 @@ local ErrorGroup_mt = metatables.ErrorGroup
 local ErrorGroup_methods = {}
 ErrorGroup_mt.__index = ErrorGroup_methods
 
---- All errors that are not groups, nested groups flattened, in order.
--- @treturn table array of error values
 local function check_self(self, name)
   if not M.ErrorGroup:is(self) then
-    error(("bad argument #1 to '%s' (loom.ErrorGroup expected, got %s; "
-           .. "call it as eg:%s(...))"):format(name, type(self), name), 3)
+    argerror(1, name, ("loom.ErrorGroup expected, got %s; call it as "
+                       .. "eg:%s(...)"):format(type(self), name), 3)
   end
 end
 
+--- All errors that are not groups, nested groups flattened, in order.
+-- @treturn table array of error values
 function ErrorGroup_methods:leaves(out)
   check_self(self, "leaves")
   out = out or {}
@@ -64,8 +72,8 @@ function ErrorGroup_methods:has(x)
   elseif type(x) == "table" and type(x.is) == "function" then
     test = function(e) return x:is(e) end
   else
-    error("bad argument #1 to 'has' (error class or function expected, got "
-          .. type(x) .. ")", 2)
+    argerror(1, "has", "error class or function expected, got " .. type(x),
+             2)
   end
   for _, e in ipairs(self:leaves()) do
     if test(e) then return true end
@@ -109,6 +117,22 @@ end
 -- @tparam string op the operation that failed
 function IOError.new(code, message, op)
   return setmetatable({ code = code, message = message, op = op }, IOError_mt)
+end
+
+-- Internal, not public API (the I/O modules use it through loom._util):
+-- raise the IOError of the fail tuple `nil, code, message` of operation
+-- `op`. `where` (optional) names what failed (a path, "host:port") and
+-- prefixes the message: "where: message". The fields of the optional table
+-- `fields` are set on the error (`path` in loom.fs, `host` in loom.dns).
+-- The error is a table, to which `error` adds no position whatever the
+-- level: it is raised as it is.
+function M._raise_io(code, message, op, where, fields)
+  local e = IOError.new(code, where and (where .. ": " .. message) or message,
+                        op)
+  if fields then
+    for k, v in pairs(fields) do e[k] = v end
+  end
+  error(e, 0)
 end
 
 --- Raised by `loom.run` after Ctrl-C cancelled the task tree and its

@@ -8,29 +8,24 @@
 -- `"open"`) and `path`.
 -- @module loom.fs
 local core = require "loom.core"
-local errors = require "loom.errors"
+local util = require "loom._util"
 
-local error, select, type = error, select, type
+local type = type
 local concat = table.concat
-local new_ioerror = errors.IOError.new
+local typeerror = util.typeerror
 
 local M = {}
 
--- Raise the IOError of a fail tuple of operation `op` on `path` (and
--- `path2` for rename).
-local function raise(code, msg, op, path, path2)
-  local where = path
-  if path2 ~= nil then where = ("%s -> %s"):format(path, path2) end
-  local e = new_ioerror(code, where and (where .. ": " .. msg) or msg, op)
-  e.path = path
-  error(e, 0)
+-- The `where` of the IOErrors (see loom._util.io): the message names the
+-- path (both paths for rename), and `e.path` is the (first) path.
+local function at_path(path) return path, { path = path } end
+local function at_paths(from, to)
+  return ("%s -> %s"):format(from, to), { path = from }
 end
-
--- The core functions return `value | nil, code, message`. Their locals
--- carry the public names, which argument errors quote.
-local open, stat, lstat = core.fs_open, core.fs_stat, core.fs_lstat
-local unlink, mkdir, rmdir = core.fs_unlink, core.fs_mkdir, core.fs_rmdir
-local rename, scandir = core.fs_rename, core.fs_scandir
+local function at_file(f)
+  local path = f.path
+  return path, { path = path }
+end
 
 --- Checkpoint. Open a file.
 -- @tparam string path
@@ -41,11 +36,8 @@ local rename, scandir = core.fs_rename, core.fs_scandir
 -- @treturn File
 -- @raise `loom.IOError` (op `"open"`), `loom.Cancelled`
 -- @usage local f <close> = loom.fs.open("/tmp/x", "w", tonumber("600", 8))
-function M.open(path, flags, mode)
-  local f, code, msg = open(path, flags, mode)
-  if f == nil then raise(code, msg, "open", path) end
-  return f
-end
+-- @function open
+M.open = util.io(core.fs_open, "open", 3, { where = at_path })
 
 --- Checkpoint. Information about a path (links followed).
 -- @tparam string path
@@ -55,32 +47,23 @@ end
 --   uid =, gid =, ino =, dev =, rdev =, blksize =, blocks = }`
 -- @raise `loom.IOError` (op `"stat"`), `loom.Cancelled`
 -- @usage if loom.fs.stat(p).type == "directory" then ... end
-function M.stat(path)
-  local t, code, msg = stat(path)
-  if t == nil then raise(code, msg, "stat", path) end
-  return t
-end
+-- @function stat
+M.stat = util.io(core.fs_stat, "stat", 1, { where = at_path })
 
 --- Checkpoint. Like `stat`, but a symbolic link is described itself.
 -- @tparam string path
 -- @treturn table as `stat`
 -- @raise `loom.IOError` (op `"lstat"`), `loom.Cancelled`
-function M.lstat(path)
-  local t, code, msg = lstat(path)
-  if t == nil then raise(code, msg, "lstat", path) end
-  return t
-end
+-- @function lstat
+M.lstat = util.io(core.fs_lstat, "lstat", 1, { where = at_path })
 
 --- Checkpoint. Remove a file (not a directory).
 -- @tparam string path
 -- @treturn boolean `true`
 -- @raise `loom.IOError` (op `"unlink"`), `loom.Cancelled`
 -- @usage loom.fs.unlink("/tmp/x")
-function M.unlink(path)
-  local ok, code, msg = unlink(path)
-  if ok == nil then raise(code, msg, "unlink", path) end
-  return ok
-end
+-- @function unlink
+M.unlink = util.io(core.fs_unlink, "unlink", 1, { where = at_path })
 
 --- Checkpoint. Create a directory.
 -- @tparam string path
@@ -88,21 +71,15 @@ end
 -- @treturn boolean `true`
 -- @raise `loom.IOError` (op `"mkdir"`, e.g. `EEXIST`), `loom.Cancelled`
 -- @usage loom.fs.mkdir("/tmp/d", tonumber("700", 8))
-function M.mkdir(path, mode)
-  local ok, code, msg = mkdir(path, mode)
-  if ok == nil then raise(code, msg, "mkdir", path) end
-  return ok
-end
+-- @function mkdir
+M.mkdir = util.io(core.fs_mkdir, "mkdir", 2, { where = at_path })
 
 --- Checkpoint. Remove an empty directory.
 -- @tparam string path
 -- @treturn boolean `true`
 -- @raise `loom.IOError` (op `"rmdir"`, e.g. `ENOTEMPTY`), `loom.Cancelled`
-function M.rmdir(path)
-  local ok, code, msg = rmdir(path)
-  if ok == nil then raise(code, msg, "rmdir", path) end
-  return ok
-end
+-- @function rmdir
+M.rmdir = util.io(core.fs_rmdir, "rmdir", 1, { where = at_path })
 
 --- Checkpoint. Rename (move) `from` to `to`, replacing `to` if it is a
 -- file.
@@ -111,11 +88,8 @@ end
 -- @treturn boolean `true`
 -- @raise `loom.IOError` (op `"rename"`), `loom.Cancelled`
 -- @usage loom.fs.rename("/tmp/a", "/tmp/b")
-function M.rename(from, to)
-  local v, code, msg = rename(from, to)
-  if v == nil then raise(code, msg, "rename", from, to) end
-  return v
-end
+-- @function rename
+M.rename = util.io(core.fs_rename, "rename", 2, { where = at_paths })
 
 --- Checkpoint. The entries of a directory, sorted by name, without `.`
 -- and `..`.
@@ -125,11 +99,8 @@ end
 -- @raise `loom.IOError` (op `"scandir"`), `loom.Cancelled`
 -- @usage for _, e in ipairs(loom.fs.scandir(".")) do print(e.name, e.type)
 --   end
-function M.scandir(path)
-  local t, code, msg = scandir(path)
-  if t == nil then raise(code, msg, "scandir", path) end
-  return t
-end
+-- @function scandir
+M.scandir = util.io(core.fs_scandir, "scandir", 1, { where = at_path })
 
 --- File objects, returned by `open`.
 -- Reads and writes without an offset use the file's position and advance
@@ -140,8 +111,6 @@ end
 -- close an unclosed file without blocking.
 -- @type File
 local File, native = core.File_methods, core.File_native
-local read, write = native.read, native.write
-local fstat, close = native.stat, native.close
 
 --- Checkpoint. Read up to `n` bytes.
 -- @tparam integer n the most bytes to read (0 gives `""`)
@@ -149,11 +118,8 @@ local fstat, close = native.stat, native.close
 -- @treturn string|nil the bytes, `nil` at the end of the file
 -- @raise `loom.IOError` (op `"read"`), `loom.Cancelled`, "closed"
 -- @usage local head = f:read(16, 0)
-function File:read(n, offset)
-  local s, code, msg = read(self, n, offset)
-  if s == nil and code ~= nil then raise(code, msg, "read", self.path) end
-  return s
-end
+-- @function File:read
+File.read = util.io(native.read, "read", 3, { where = at_file })
 
 --- Checkpoint. Write all of `data`.
 -- @tparam string data
@@ -161,29 +127,22 @@ end
 -- @treturn File the file itself
 -- @raise `loom.IOError` (op `"write"`), `loom.Cancelled`, "closed"
 -- @usage f:write("header\n"):write(body)
-function File:write(data, offset)
-  local r, code, msg = write(self, data, offset)
-  if r == nil then raise(code, msg, "write", self.path) end
-  return r
-end
+-- @function File:write
+File.write = util.io(native.write, "write", 3, { where = at_file })
 
 --- Checkpoint. Information about the open file (as `loom.fs.stat`).
 -- @treturn table
 -- @raise `loom.IOError` (op `"fstat"`), `loom.Cancelled`, "closed"
-function File:stat()
-  local t, code, msg = fstat(self)
-  if t == nil then raise(code, msg, "fstat", self.path) end
-  return t
-end
+-- @function File:stat
+File.stat = util.io(native.stat, "fstat", 1, { where = at_file })
 
 --- Checkpoint. Close the file (idempotent). The file is closed even if
 -- the task is cancelled meanwhile (the close then ends in the
 -- background). Tasks waiting to read or write it raise "closed".
 -- @raise `loom.IOError` (op `"close"`), `loom.Cancelled`
-function File:close()
-  local ok, code, msg = close(self)
-  if ok == nil then raise(code, msg, "close", self.path) end
-end
+-- @function File:close
+File.close = util.io(native.close, "close", 1,
+                     { results = 0, where = at_file })
 
 -- @section end
 
@@ -221,10 +180,7 @@ end
 -- @raise `loom.IOError` (op `"open"`, `"write"`...), `loom.Cancelled`
 -- @usage loom.fs.write_file("/tmp/x", "hello\n")
 function M.write_file(path, data)
-  if type(data) ~= "string" then
-    error(("bad argument #2 to 'write_file' (string expected, got %s)")
-          :format(select("#", data) == 0 and "no value" or type(data)), 2)
-  end
+  if type(data) ~= "string" then typeerror(2, "write_file", "string", data) end
   local f <close> = M.open(path, "w")
   f:write(data)
   f:close()

@@ -1,9 +1,11 @@
 --- Task groups: `loom.with_group`.
 -- @module loom.group
 local core = require "loom.core"
+local util = require "loom._util"
 
-local type, xpcall, error = type, xpcall, error
+local type, xpcall = type, xpcall
 local math_type = math.type
+local argerror, typeerror = util.argerror, util.typeerror
 local group_open, group_exit, msgh = core.group_open, core.group_exit,
                                      core.msgh
 
@@ -29,22 +31,17 @@ local callable = core.is_callable
 function M.with_group(opts, body)
   if body == nil then opts, body = nil, opts end
   if not callable(body) then
-    error("bad argument #" .. (opts == nil and 1 or 2) ..
-          " to 'with_group' (function expected, got " .. type(body) .. ")", 2)
+    typeerror(opts == nil and 1 or 2, "with_group", "function", body)
   end
   local name, limit
   if opts ~= nil then
-    if type(opts) ~= "table" then
-      error("bad argument #1 to 'with_group' (table expected, got " ..
-            type(opts) .. ")", 2)
-    end
+    if type(opts) ~= "table" then typeerror(1, "with_group", "table", opts) end
     name, limit = opts.name, opts.limit
     if name ~= nil and type(name) ~= "string" then
-      error("bad argument #1 to 'with_group' (opts.name must be a string)", 2)
+      argerror(1, "with_group", "opts.name must be a string")
     end
     if limit ~= nil and (math_type(limit) ~= "integer" or limit < 1) then
-      error("bad argument #1 to 'with_group' (opts.limit must be a positive "
-            .. "integer)", 2)
+      argerror(1, "with_group", "opts.limit must be a positive integer")
     end
   end
   local g = group_open(name, limit)

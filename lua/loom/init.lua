@@ -7,11 +7,20 @@ local core = require "loom.core"
 local errors = require "loom.errors"
 local group = require "loom.group"
 local scope = require "loom.scope"
+local event = require "loom.event"
+local lock = require "loom.lock"
+local semaphore = require "loom.semaphore"
+local condition = require "loom.condition"
+local channel = require "loom.channel"
+local bridge = require "loom.bridge"
 
 local M = {}
 
+-- The version, and the native core (not public API: see loom.core).
 M._VERSION = "loom " .. core.version
 M.core = core
+
+-- The loop and the tasks (loom.core).
 
 --- Run `fn(...)` as the root task until it and everything it started have
 -- finished. Returns `fn`'s results; raises its error unchanged.
@@ -37,8 +46,8 @@ M.shutdown = core.shutdown
 -- @function on_unhandled
 M.on_unhandled = core.on_unhandled
 
+-- Task groups and cancel scopes (loom.group, loom.scope).
 M.with_group = group.with_group
-
 M.scope = scope.scope
 M.timeout = scope.timeout
 M.timeout_at = scope.timeout_at
@@ -46,6 +55,7 @@ M.move_on_after = scope.move_on_after
 M.move_on_at = scope.move_on_at
 M.shield = scope.shield
 
+-- Error classes (loom.errors).
 M.Cancelled = errors.Cancelled
 M.TimeoutError = errors.TimeoutError
 M.TaskCancelled = errors.TaskCancelled
@@ -54,18 +64,24 @@ M.IOError = errors.IOError
 M.Interrupted = errors.Interrupted
 M.is_cancelled = errors.is_cancelled
 
--- Synchronisation objects and callback bridges: each module returns a
--- table of public functions (loom.event, loom.lock, ..., loom.await).
-for _, name in ipairs { "event", "lock", "semaphore", "condition", "channel",
-                        "bridge" } do
-  for k, v in pairs(require("loom." .. name)) do M[k] = v end
-end
+-- Synchronisation objects, one module each.
+M.event = event.event
+M.lock = lock.lock
+M.semaphore = semaphore.semaphore
+M.condition = condition.condition
+M.channel = channel.channel
 
--- I/O families, as namespaces: loom.tcp, loom.pipe, loom.udp, loom.dns,
--- loom.fs, loom.process, loom.signal.
-for _, name in ipairs { "tcp", "pipe", "udp", "dns", "fs", "process",
-                        "signal" } do
-  M[name] = require("loom." .. name)
-end
+-- Callback bridges (loom.bridge).
+M.await = bridge.await
+M.use_luv = bridge.use_luv
+
+-- I/O families, as namespaces.
+M.tcp = require "loom.tcp"
+M.pipe = require "loom.pipe"
+M.udp = require "loom.udp"
+M.dns = require "loom.dns"
+M.fs = require "loom.fs"
+M.process = require "loom.process"
+M.signal = require "loom.signal"
 
 return M

@@ -2,10 +2,9 @@
 -- The same Streams and Listeners as `loom.tcp` (see `loom.stream`).
 -- @module loom.pipe
 local core = require "loom.core"
-local stream = require "loom.stream"
+local util = require "loom._util"
 
-local raise = stream._raise
-local pipe_connect, pipe_listen = core.pipe_connect, core.pipe_listen
+require "loom.stream"   -- wraps the methods of the Streams and Listeners
 
 local M = {}
 
@@ -14,11 +13,8 @@ local M = {}
 -- @treturn Stream
 -- @raise `loom.IOError` (op "connect"), e.g. code `"ENOENT"`
 -- @usage local s = loom.pipe.connect("/tmp/app.sock")
-function M.connect(path)
-  local s, code, msg = pipe_connect(path)
-  if s == nil then raise(code, msg, "connect") end
-  return s
-end
+-- @function connect
+M.connect = util.io(core.pipe_connect, "connect", 1)
 
 --- Checkpoint. Listen on a new socket file at `path` (removed again by
 -- `l:close()`); returns a `Listener` (`l.path`).
@@ -27,11 +23,8 @@ end
 -- @treturn Listener
 -- @raise `loom.IOError` (op "listen"), e.g. code `"EADDRINUSE"`
 -- @usage local l = loom.pipe.listen("/tmp/app.sock")
-function M.listen(path, opts)
-  local l, code, msg = pipe_listen(path, opts)
-  if l == nil then raise(code, msg, "listen") end
-  return l
-end
+-- @function listen
+M.listen = util.io(core.pipe_listen, "listen", 2)
 
 core.mark_wrappers(M)
 

@@ -1,18 +1,19 @@
 --- Child processes: `loom.process.spawn` and `loom.process.run`.
 -- @module loom.process
 local core = require "loom.core"
-local stream = require "loom.stream"
 local group = require "loom.group"
+local util = require "loom._util"
+
+require "loom.stream"   -- wraps the methods of the piped stdio Streams
 
 local type, error, pairs, concat = type, error, pairs, table.concat
-local raise = stream._raise
+local argerror, typeerror = util.argerror, util.typeerror
 local with_group = group.with_group
-local process_spawn = core.process_spawn
+local spawn = util.io(core.process_spawn, "spawn", 1)
 
 local M = {}
 
 local P = core.process_methods
-local raw_kill = P.kill
 
 --- Checkpoint. Start a child process.
 --
@@ -36,13 +37,9 @@ local raw_kill = P.kill
 -- @usage
 -- local p = loom.process.spawn{ "sort", stdin = "pipe", stdout = "pipe" }
 function M.spawn(spec)
-  if type(spec) ~= "table" then
-    error("bad argument #1 to 'spawn' (table expected, got " .. type(spec)
-          .. ")", 2)
-  end
-  local p, code, msg = process_spawn(spec)
-  if p == nil then raise(code, msg, "spawn") end
-  return p
+  if type(spec) ~= "table" then typeerror(1, "spawn", "table", spec) end
+  -- Not a tail call: the C function's argument errors quote this call.
+  return (spawn(spec))
 end
 
 --- Checkpoint. Wait until the child has exited and been reaped; returns
@@ -60,11 +57,7 @@ end
 -- @function Process:kill
 -- @param[opt] signal
 -- @raise `loom.IOError` (op "kill")
-function P.kill(p, sig)
-  local r, code, msg = raw_kill(p, sig)
-  if r == nil then raise(code, msg, "kill") end
-  return r
-end
+P.kill = util.io(P.kill, "kill", 2)
 
 local function read_all(s, into)
   while true do
@@ -102,13 +95,10 @@ end
 -- local r = loom.process.run{ "tr", "a-z", "A-Z", input = "hi" }
 -- assert(r.code == 0 and r.stdout == "HI")
 function M.run(spec)
-  if type(spec) ~= "table" then
-    error("bad argument #1 to 'run' (table expected, got " .. type(spec)
-          .. ")", 2)
-  end
+  if type(spec) ~= "table" then typeerror(1, "run", "table", spec) end
   local input = spec.input
   if input ~= nil and type(input) ~= "string" then
-    error("bad argument #1 to 'run' (spec.input must be a string)", 2)
+    argerror(1, "run", "spec.input must be a string")
   end
   local s = {}
   for k, v in pairs(spec) do s[k] = v end
@@ -117,7 +107,7 @@ function M.run(spec)
   s.stderr = spec.stderr or "pipe"
   s.stdin = spec.stdin or (input ~= nil and "pipe" or "null")
   if input ~= nil and s.stdin ~= "pipe" then
-    error("bad argument #1 to 'run' (spec.input needs stdin = \"pipe\")", 2)
+    argerror(1, "run", 'spec.input needs stdin = "pipe"')
   end
   local p = M.spawn(s)
   -- Closed however run() ends (also when it is cancelled or fails).

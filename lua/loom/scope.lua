@@ -1,31 +1,27 @@
 --- Cancel scopes, timeouts and shields.
 -- @module loom.scope
 local core = require "loom.core"
+local util = require "loom._util"
 
-local type, xpcall, error = type, xpcall, error
+local type, xpcall = type, xpcall
 local now, scope_open, scope_exit, msgh = core.now, core.scope_open,
                                           core.scope_exit, core.msgh
+local argerror, typeerror = util.argerror, util.typeerror
 
 local M = {}
 
 local callable = core.is_callable
 
+-- Argument checks of the public functions below (level 3: the line that
+-- called the public function).
 local function check_body(name, body, n)
-  if not callable(body) then
-    error(("bad argument #%d to '%s' (function expected, got %s)"):format(
-          n, name, type(body)), 3)
-  end
+  if not callable(body) then typeerror(n, name, "function", body, 3) end
 end
 
 local function check_time(name, v)
   if v == nil then return end
-  if type(v) ~= "number" then
-    error(("bad argument #1 to '%s' (number expected, got %s)"):format(
-          name, type(v)), 3)
-  end
-  if v ~= v then
-    error(("bad argument #1 to '%s' (NaN is not a time)"):format(name), 3)
-  end
+  if type(v) ~= "number" then typeerror(1, name, "number", v, 3) end
+  if v ~= v then argerror(1, name, "NaN is not a time", 3) end
 end
 
 local function enter(when, shield, raise, body)

@@ -1,10 +1,7 @@
 --- Signals: `loom.signal.wait`.
 -- @module loom.signal
 local core = require "loom.core"
-local stream = require "loom.stream"
-
-local raise = stream._raise
-local signal_wait = core.signal_wait
+local util = require "loom._util"
 
 local M = {}
 
@@ -18,11 +15,8 @@ local M = {}
 -- @treturn string the signal's name
 -- @raise `loom.IOError` (op "signal"), e.g. `"EINVAL"` for SIGKILL
 -- @usage loom.signal.wait("SIGTERM")
-function M.wait(name)
-  local r, code, msg = signal_wait(name)
-  if r == nil then raise(code, msg, "signal") end
-  return r
-end
+-- @function wait
+M.wait = util.io(core.signal_wait, "signal", 1)
 
 core.mark_wrappers(M)
 

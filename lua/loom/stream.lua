@@ -11,11 +11,10 @@
 -- containing "closed".
 -- @module loom.stream
 local core = require "loom.core"
-local errors = require "loom.errors"
 local group = require "loom.group"
+local util = require "loom._util"
 
-local error, type, getmetatable = error, type, getmetatable
-local IOError = errors.IOError
+local raise_io, typeerror = util.raise_io, util.typeerror
 local with_group = group.with_group
 local sleep = core.sleep
 
@@ -24,12 +23,8 @@ local M = {}
 local S = core.stream_methods
 local L = core.listener_methods
 
---- Raise the IOError of a fail tuple.
-local function raise(code, msg, op)
-  error(IOError.new(code, msg, op), 3)
-end
-M._raise = raise
-
+-- The C methods, wrapped by loom._util.io. Its wrappers are fixed-arity
+-- functions, as fast as hand-written ones on the hot path (read, write).
 local raw_read, raw_read_exactly, raw_read_line = S.read, S.read_exactly,
                                                   S.read_line
 local raw_write, raw_shutdown = S.write, S.shutdown
@@ -45,11 +40,7 @@ local raw_peername, raw_sockname, raw_nodelay = S.peername, S.sockname,
 -- @treturn ?string
 -- @raise `loom.IOError` (op "read"); an error containing "closed"
 -- @usage local data = s:read()
-function S.read(s, max)
-  local d, code, msg = raw_read(s, max)
-  if d == nil and code ~= nil then raise(code, msg, "read") end
-  return d
-end
+S.read = util.io(raw_read, "read", 2)
 
 --- Checkpoint. Read exactly `n` bytes. Returns `nil` if the stream ends
 -- first (the bytes that did arrive stay buffered: `read` returns them).
@@ -58,11 +49,7 @@ end
 -- @treturn ?string
 -- @raise `loom.IOError` (op "read")
 -- @usage local header = s:read_exactly(4)
-function S.read_exactly(s, n)
-  local d, code, msg = raw_read_exactly(s, n)
-  if d == nil and code ~= nil then raise(code, msg, "read") end
-  return d
-end
+S.read_exactly = util.io(raw_read_exactly, "read", 2)
 
 --- Checkpoint. Read one line, without its `"\n"` (a `"\r\n"` ending is
 -- removed too); `""` for an empty line; at end of stream the last line
@@ -71,11 +58,7 @@ end
 -- @treturn ?string
 -- @raise `loom.IOError` (op "read")
 -- @usage for line in function() return s:read_line() end do print(line) end
-function S.read_line(s)
-  local d, code, msg = raw_read_line(s)
-  if d == nil and code ~= nil then raise(code, msg, "read") end
-  return d
-end
+S.read_line = util.io(raw_read_line, "read", 1)
 
 --- Checkpoint. Write `data`; returns when the kernel has it (backpressure).
 -- The string is not copied. A write that has to wait (the peer does not
@@ -91,11 +74,7 @@ end
 -- @return the stream
 -- @raise `loom.IOError` (op "write"); an error containing "closed"
 -- @usage s:write("hello\n")
-function S.write(s, data)
-  local r, code, msg = raw_write(s, data)
-  if r == nil then raise(code, msg, "write") end
-  return r
-end
+S.write = util.io(raw_write, "write", 2)
 
 --- Checkpoint. Close the write side once pending writes are out: the peer
 -- reads end of stream; reading goes on. A second call does nothing. Like a
@@ -103,10 +82,7 @@ end
 -- @function Stream:shutdown
 -- @raise `loom.IOError` (op "shutdown")
 -- @usage s:write(request); s:shutdown(); local reply = s:read()
-function S.shutdown(s)
-  local r, code, msg = raw_shutdown(s)
-  if r == nil then raise(code, msg, "shutdown") end
-end
+S.shutdown = util.io(raw_shutdown, "shutdown", 1, { results = 0 })
 
 --- Close the stream (idempotent, never blocks). A task blocked on it gets
 -- an error containing "closed", and so does any later read or write.
@@ -117,30 +93,18 @@ end
 --- The peer's address: `addr, port` (a pipe: `path, nil`).
 -- @function Stream:peername
 -- @raise `loom.IOError` (op "peername")
-function S.peername(s)
-  local a, b, c = raw_peername(s)
-  if a == nil then raise(b, c, "peername") end
-  return a, b
-end
+S.peername = util.io(raw_peername, "peername", 1, { results = 2 })
 
 --- The local address: `addr, port` (a pipe: `path, nil`).
 -- @function Stream:sockname
 -- @raise `loom.IOError` (op "sockname")
-function S.sockname(s)
-  local a, b, c = raw_sockname(s)
-  if a == nil then raise(b, c, "sockname") end
-  return a, b
-end
+S.sockname = util.io(raw_sockname, "sockname", 1, { results = 2 })
 
 --- TCP_NODELAY on (`true`, the default for every TCP stream) or off.
 -- @function Stream:set_nodelay
 -- @tparam boolean on
 -- @return the stream
-function S.set_nodelay(s, on)
-  local r, code, msg = raw_nodelay(s, on)
-  if r == nil then raise(code, msg, "set_nodelay") end
-  return r
-end
+S.set_nodelay = util.io(raw_nodelay, "set_nodelay", 2)
 
 local raw_accept, raw_lsockname = L.accept, L.sockname
 
@@ -152,18 +116,14 @@ local raw_accept, raw_lsockname = L.accept, L.sockname
 -- @raise `loom.IOError` (op "accept"); an error containing "closed"
 -- @usage local s = l:accept()
 function L.accept(l)
-  local s, code, msg = raw_accept(l, false)
-  if s == nil then raise(code, msg, "accept") end
+  local s, code, msg = raw_accept(l, false)   -- false: raise "closed"
+  if s == nil then raise_io(code, msg, "accept") end
   return s
 end
 
 --- The bound address: `addr, port` (a pipe: `path, nil`).
 -- @function Listener:sockname
-function L.sockname(l)
-  local a, b, c = raw_lsockname(l)
-  if a == nil then raise(b, c, "sockname") end
-  return a, b
-end
+L.sockname = util.io(raw_lsockname, "sockname", 1, { results = 2 })
 
 -- Errors after which an accept loop waits a little and goes on (no file
 -- descriptors or memory left for now), as Trio's serve_listeners does.
@@ -192,10 +152,7 @@ local callable = core.is_callable
 --   end
 -- end)
 function L.serve(l, handler)
-  if not callable(handler) then
-    error("bad argument #1 to 'serve' (function expected, got " ..
-          type(handler) .. ")", 2)
-  end
+  if not callable(handler) then typeerror(1, "serve", "function", handler) end
   local code, msg
   with_group({ name = "serve" }, function(g)
     while true do
@@ -212,7 +169,7 @@ function L.serve(l, handler)
       end
     end
   end)
-  if code ~= nil then raise(code, msg, "accept") end
+  if code ~= nil then raise_io(code, msg, "accept") end
 end
 
 --- Close the listener (idempotent): tasks blocked in `accept` get an error

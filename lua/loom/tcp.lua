@@ -2,10 +2,9 @@
 -- Streams and listeners are described in `loom.stream`.
 -- @module loom.tcp
 local core = require "loom.core"
-local stream = require "loom.stream"
+local util = require "loom._util"
 
-local raise = stream._raise
-local tcp_connect, tcp_listen = core.tcp_connect, core.tcp_listen
+require "loom.stream"   -- wraps the methods of the Streams and Listeners
 
 local M = {}
 
@@ -18,11 +17,8 @@ local M = {}
 -- @treturn Stream
 -- @raise `loom.IOError` (op "connect"), e.g. code `"ECONNREFUSED"`
 -- @usage local s = loom.tcp.connect("127.0.0.1", 8080)
-function M.connect(host, port)
-  local s, code, msg = tcp_connect(host, port)
-  if s == nil then raise(code, msg, "connect") end
-  return s
-end
+-- @function connect
+M.connect = util.io(core.tcp_connect, "connect", 2)
 
 --- Checkpoint. Listen on `host`:`port` (port 0: any free port; `l.port`
 -- tells which). `host` nil or `"*"`: every IPv4 address.
@@ -34,11 +30,8 @@ end
 -- @usage
 -- local l = loom.tcp.listen("127.0.0.1", 0)
 -- print(l.port)
-function M.listen(host, port, opts)
-  local l, code, msg = tcp_listen(host, port, opts)
-  if l == nil then raise(code, msg, "listen") end
-  return l
-end
+-- @function listen
+M.listen = util.io(core.tcp_listen, "listen", 3)
 
 core.mark_wrappers(M)
 

@@ -6,19 +6,18 @@
 -- they are. Failures raise `loom.IOError`.
 -- @module loom.udp
 local core = require "loom.core"
-local errors = require "loom.errors"
 local dns = require "loom.dns"
+local util = require "loom._util"
 
-local error, tostring, type = error, tostring, type
+local tostring, type = tostring, type
 local find, match = string.find, string.match
-local new_ioerror = errors.IOError.new
+local raise_io = util.raise_io
 
 local M = {}
 
-local function raise(code, msg, op, host, port)
-  local where = host and (port and ("%s:%s"):format(host, tostring(port))
-                          or host)
-  error(new_ioerror(code, where and (where .. ": " .. msg) or msg, op), 0)
+-- The `where` of an IOError (loom._util.raise_io): "host:port".
+local function at(host, port)
+  return host and (port and ("%s:%s"):format(host, tostring(port)) or host)
 end
 
 local function numeric(host)
@@ -51,7 +50,7 @@ local bind = core.udp_bind
 -- print(u.port)
 function M.bind(host, port)
   local u, code, msg = bind(resolve(host), port)
-  if u == nil then raise(code, msg, "bind", host, port) end
+  if u == nil then raise_io(code, msg, "bind", at(host, port)) end
   return u
 end
 
@@ -60,8 +59,7 @@ end
 -- `u.closed`. Closed sockets raise an error containing `closed`.
 -- @type Udp
 local Udp, native = core.Udp_methods, core.Udp_native
-local send_to, receive_from = native.send_to, native.receive_from
-local sockname = native.sockname
+local send_to = native.send_to
 
 --- Checkpoint. Send one datagram; returns once the kernel has it.
 -- @tparam string data the datagram (may be empty)
@@ -72,7 +70,7 @@ local sockname = native.sockname
 function Udp:send_to(data, host, port)
   if not numeric(host) then host = resolve(host, self.family) end
   local ok, code, msg = send_to(self, data, host, port)
-  if ok == nil then raise(code, msg, "send", host, port) end
+  if ok == nil then raise_io(code, msg, "send", at(host, port)) end
 end
 
 --- Checkpoint. Wait for a datagram and take it.
@@ -82,21 +80,15 @@ end
 -- @raise `loom.IOError` (op `"recv"`), `loom.Cancelled`, "closed" (also
 --   when the socket is closed while waiting)
 -- @usage local data, host, port = u:receive_from()
-function Udp:receive_from()
-  local data, host, port = receive_from(self)
-  if data == nil then raise(host, port, "recv") end
-  return data, host, port
-end
+-- @function Udp:receive_from
+Udp.receive_from = util.io(native.receive_from, "recv", 1, { results = 3 })
 
 --- The local address and port.
 -- @treturn string address
 -- @treturn integer port
 -- @raise `loom.IOError` (op `"getsockname"`), "closed"
-function Udp:sockname()
-  local host, port, msg = sockname(self)
-  if host == nil then raise(port, msg, "getsockname") end
-  return host, port
-end
+-- @function Udp:sockname
+Udp.sockname = util.io(native.sockname, "getsockname", 1, { results = 2 })
 
 --- Close the socket (idempotent, never waits). A task blocked in
 -- `receive_from` raises an error containing `closed`; queued datagrams
