@@ -1,13 +1,14 @@
 #!/bin/sh
-# bench/run.sh: loom's benchmark suite (PERF.md workloads W1-W5 and the
+# bench/run.sh: loom's benchmark suite (workloads of bench/README.md W1-W5 and the
 # two sync benchmarks), run from the repository root by `make bench`.
 #
 # Builds the C limit programs into build/bench/, then runs every program
 # in interleaved rounds (round 1: each program once, round 2: again, ...),
 # takes the median of each number over the rounds, and prints one table
 # per workload: loom beside its limit and the peers, the ratio loom/limit
-# and the PERF.md target with PASS/MISS. A program that fails or is
-# missing shows "n/a" (its stderr is kept in build/bench/logs/).
+# and its target (bench/README.md, "Targets") with PASS/MISS. A program
+# that fails or is missing shows "n/a" (its stderr is kept in
+# build/bench/logs/).
 #
 # Environment:
 #   BENCH_ROUNDS  rounds (default 5)

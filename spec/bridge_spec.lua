@@ -1,4 +1,4 @@
--- Callback bridges (API.md section 8): loom.await and loom.use_luv.
+-- Callback bridges (README, "Embedding loom"): loom.await and loom.use_luv.
 local loom = require "loom"
 local S = require "spec.support"
 

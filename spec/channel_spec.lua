@@ -514,7 +514,8 @@ describe("Channel:send cancellation", function()
   end))
 end)
 
-describe("channel integrity under cancellation (pitfall 28)", function()
+describe("channel integrity under cancellation (doc/SEMANTICS.md (c) 28)",
+         function()
   -- Senders and receivers cancel each other's scopes right after each
   -- operation, so waiters are often cancelled at the moment a value is
   -- handed to them (or taken from them), besides while they wait.

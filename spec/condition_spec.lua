@@ -1,3 +1,5 @@
+-- loom.condition (README, "Synchronisation"). Codes in test names, such as
+-- (BL-03), name behaviours of doc/SEMANTICS.md.
 local loom = require "loom"
 local S = require "spec.support"
 

@@ -1,4 +1,4 @@
--- Embedding (API.md section 8): the example host and the C tests (built
+-- Embedding (README, "Embedding loom"): the example host and the C tests (built
 -- by `make`/`make ctest` into $LOOM_BUILD), the exported symbols,
 -- loom.start, loom.on_unhandled, loom.shutdown, and futures as Lua sees
 -- them (made here through loom.core's test helpers, which call the C API).

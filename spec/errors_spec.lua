@@ -1,5 +1,7 @@
--- Error values (API.md section 5): the classes and Class:is, is_cancelled,
+-- Error values (README, "Errors"): the classes and Class:is, is_cancelled,
 -- ErrorGroup's errors/tracebacks/leaves/has, and every __tostring.
+-- Codes in test names, such as (AG-07), name behaviours of
+-- doc/SEMANTICS.md.
 local loom = require "loom"
 local S = require "spec.support"
 

@@ -1,6 +1,6 @@
--- Task groups (API.md section 2): with_group, opts.name and opts.limit,
--- g:spawn, g:start, g:cancel, g.cancel_called, failure and aggregation
--- (SEMANTICS.md sections A-F and J).
+-- Task groups (README, "Tasks, groups and scopes"): with_group, opts.name
+-- and opts.limit, g:spawn, g:start, g:cancel, g.cancel_called, failure and
+-- aggregation (doc/SEMANTICS.md sections A-F and J).
 local loom = require "loom"
 local S = require "spec.support"
 

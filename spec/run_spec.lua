@@ -1,5 +1,6 @@
--- Running (API.md section 1): loom.run, now, sleep, sleep_until,
+-- Running (README, "Running"): loom.run, now, sleep, sleep_until,
 -- checkpoint, current_task, and the misuse errors of blocking calls.
+-- Codes in test names name behaviours of doc/SEMANTICS.md.
 local loom = require "loom"
 local S = require "spec.support"
 

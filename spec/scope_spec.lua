@@ -1,6 +1,7 @@
--- Cancel scopes, timeouts and shields (API.md section 4): loom.scope,
--- timeout, timeout_at, move_on_after, move_on_at, shield, the Scope fields
--- and methods, and every "Precise rule" (SEMANTICS.md sections G-I, K).
+-- Cancel scopes, timeouts and shields (README, "Tasks, groups and
+-- scopes"): loom.scope, timeout, timeout_at, move_on_after, move_on_at,
+-- shield, the Scope fields and methods, and every "Precise rule"
+-- (doc/SEMANTICS.md sections G-I, K).
 local loom = require "loom"
 local S = require "spec.support"
 

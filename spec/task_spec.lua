@@ -1,5 +1,6 @@
--- Tasks (API.md section 3): join, wait, result, cancel, done, cancelled,
--- status and name.
+-- Tasks (README, "Tasks, groups and scopes"): join, wait, result,
+-- cancel, done, cancelled, status and name. Codes in test names, such as
+-- (CH-01), name behaviours of doc/SEMANTICS.md.
 local loom = require "loom"
 local S = require "spec.support"
 

@@ -1,6 +1,6 @@
 /*
 ** W2 sleepers, the limit: plain C on libuv. N "tasks", each a malloc'd
-** uv_timer_t started for d_i ms (PERF.md) from the time it is started
+** uv_timer_t started for d_i ms (bench/README.md) from the time it is started
 ** (uv_update_time first: a sleep counts from when it begins, as it does
 ** for a task), closed and freed when it fires. Prints the ms from before
 ** the first start until every timer has fired and been freed, beyond the

@@ -51,7 +51,7 @@ function M.collect()
   collectgarbage("collect")
 end
 
---- The integer delay of PERF.md's W2 for task i, in ms (0..100).
+--- The integer delay of W2's (bench/README.md) for task i, in ms (0..100).
 function M.w2_delay(i)
   return (i * 2654435761) % 4294967296 % 101
 end

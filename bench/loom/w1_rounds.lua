@@ -1,4 +1,4 @@
--- Steady state (PERF.md): run W1 ten times in one process (one loom.run
+-- Steady state (bench/README.md): run W1 ten times in one process (one loom.run
 -- each) and compare RSS and the Lua heap after round 1 and after round 10,
 -- after full collections. No per-task cost may stay behind.
 local B = require "benchlib"

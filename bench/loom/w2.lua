@@ -1,4 +1,4 @@
--- W2 sleepers (loom): N tasks, task i sleeps d_i ms (PERF.md); join; ms
+-- W2 sleepers (loom): N tasks, task i sleeps d_i ms (bench/README.md); join; ms
 -- beyond the ideal 100 ms, and peak RSS.
 local B = require "benchlib"
 local W, I = "W2", "loom"

@@ -2,10 +2,10 @@
 -- at any time; use `loom` and its modules instead).
 --
 -- `io` makes the wrappers that turn the fail tuples of the C functions
--- (`nil, code, message`, rule E2) into `loom.IOError`; `raise_io` raises
+-- (`nil, code, message`, DESIGN.md E2) into `loom.IOError`; `raise_io` raises
 -- one where a wrapper does more than call its C function; `argerror` and
 -- `typeerror` raise argument errors in the format of Lua's own
--- `luaL_argerror`, at the caller's line (rule E1).
+-- `luaL_argerror`, at the caller's line (DESIGN.md E1).
 -- @module loom._util
 local core = require "loom.core"
 local errors = require "loom.errors"

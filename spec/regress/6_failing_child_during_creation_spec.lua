@@ -1,4 +1,5 @@
--- Regression 6 (gh-128550, gh-128588, anyio#155; SP-08, SP-09): a child
+-- Regression 6 (gh-128550, gh-128588, anyio#155; doc/SEMANTICS.md SP-08,
+-- SP-09): a child
 -- spawned by another child fails at once; the spawning child must be
 -- cancelled at its next wait, and the group raise {that error}. A child
 -- failing before its first yield cancels its siblings whatever the spawn

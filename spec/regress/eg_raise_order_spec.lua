@@ -1,5 +1,5 @@
 -- ErrorGroup keeps errors in the order they were raised, which is not the
--- order their tasks finished when cleanup waits (API.md section 2).
+-- order their tasks finished when cleanup waits (README, "Tasks, groups and scopes").
 local loom = require "loom"
 local S = require "spec.support"
 
