@@ -4,8 +4,8 @@
 ** DESIGN.md B6) and owned by a full userdata kept in the registry under
 ** the address of 'ctx_key'. The context holds the loop (loom's own, or a
 ** host loop given by loom_attach), the main thread, registry references
-** to the anchor table (objects libuv or the scheduler point to, B5) and
-** to the metatables and preallocated values of the engine.
+** to the anchor table (objects libuv or the scheduler point to, DESIGN.md B5)
+** and to the metatables and preallocated values of the engine.
 **
 ** Also here, because every layer needs them and they need nothing else:
 **  - anchors: pinning a value in the anchor table, and releasing anchors

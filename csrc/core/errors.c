@@ -277,6 +277,19 @@ static int l_is_cancelled(lua_State *L) {
   return 1;
 }
 
+/* The error classes besides Cancelled, and where the context keeps a
+** reference to their metatables. */
+static const struct {
+  const char *name;
+  size_t ref;          /* offset of the loom_ctx field */
+} error_classes[] = {
+  {"loom.TimeoutError", offsetof(loom_ctx, r_timeout_mt)},
+  {"loom.TaskCancelled", offsetof(loom_ctx, r_taskcancelled_mt)},
+  {"loom.ErrorGroup", offsetof(loom_ctx, r_errorgroup_mt)},
+  {"loom.Interrupted", offsetof(loom_ctx, r_interrupted_mt)},
+  {NULL, 0}
+};
+
 /* [-0, +0, m] Build the classes, metatables and Cancelled values; set
 ** core.classes, core.metatables, core.is_cancelled, core.new_class and
 ** core.on_unhandled in the core table on top. */
@@ -313,31 +326,17 @@ void loom__errors_open(lua_State *L, loom_ctx *ctx) {
   lua_setfield(L, -4, "Cancelled");
   ctx->cancelled_mt = lua_topointer(L, -1);
   ctx->r_cancelled_mt = luaL_ref(L, LUA_REGISTRYINDEX);
-  /* TimeoutError, TaskCancelled, ErrorGroup. */
-  new_error_mt(L, "loom.TimeoutError");
-  push_class(L, -1, "loom.TimeoutError");
-  lua_setfield(L, -4, "TimeoutError");
-  lua_pushvalue(L, -1);
-  lua_setfield(L, -3, "TimeoutError");
-  ctx->r_timeout_mt = luaL_ref(L, LUA_REGISTRYINDEX);
-  new_error_mt(L, "loom.TaskCancelled");
-  push_class(L, -1, "loom.TaskCancelled");
-  lua_setfield(L, -4, "TaskCancelled");
-  lua_pushvalue(L, -1);
-  lua_setfield(L, -3, "TaskCancelled");
-  ctx->r_taskcancelled_mt = luaL_ref(L, LUA_REGISTRYINDEX);
-  new_error_mt(L, "loom.ErrorGroup");
-  push_class(L, -1, "loom.ErrorGroup");
-  lua_setfield(L, -4, "ErrorGroup");
-  lua_pushvalue(L, -1);
-  lua_setfield(L, -3, "ErrorGroup");
-  ctx->r_errorgroup_mt = luaL_ref(L, LUA_REGISTRYINDEX);
-  new_error_mt(L, "loom.Interrupted");
-  push_class(L, -1, "loom.Interrupted");
-  lua_setfield(L, -4, "Interrupted");
-  lua_pushvalue(L, -1);
-  lua_setfield(L, -3, "Interrupted");
-  ctx->r_interrupted_mt = luaL_ref(L, LUA_REGISTRYINDEX);
+  /* The other classes: classes[short] and metatables[short]. */
+  for (i = 0; error_classes[i].name != NULL; i++) {
+    const char *shortname = error_classes[i].name + 5;  /* after "loom." */
+    new_error_mt(L, error_classes[i].name);
+    push_class(L, -1, error_classes[i].name);
+    lua_setfield(L, -4, shortname);
+    lua_pushvalue(L, -1);
+    lua_setfield(L, -3, shortname);
+    *(int *)((char *)ctx + error_classes[i].ref) =
+        luaL_ref(L, LUA_REGISTRYINDEX);
+  }
   lua_setfield(L, -3, "metatables");
   lua_setfield(L, -2, "classes");
   lua_pushlightuserdata(L, ctx);

@@ -187,7 +187,7 @@ static void sched_settle(loom_ctx *ctx) {
 }
 
 /* The check callback (libuv context: only '-' API calls outside the
-** protected pass, B1). */
+** protected pass, DESIGN.md B1). */
 static void on_check(uv_check_t *h) {
   loom_ctx *ctx = (loom_ctx *)h->data;
   lua_State *L = ctx->drive;

@@ -56,16 +56,16 @@ static void on_poster_closed(uv_handle_t *h) {
   poster_free((loom_poster *)h->data);
 }
 
-/* The async callback (libuv context, pure C, B1): deliver every queued
-** message, in the order they were posted. */
-static void on_async(uv_async_t *a) {
-  loom_poster *ps = (loom_poster *)a->data;
+/* Take the whole queue (under the lock; 'close': refuse later posts) and
+** deliver each message in the order they were posted, with 'ctx'. */
+static void poster_drain(loom_poster *ps, loom_ctx *ctx, int close) {
   loom_post *q, *p;
   uv_mutex_lock(&ps->mu);
   if (ps->closed) {
     uv_mutex_unlock(&ps->mu);
     return;
   }
+  ps->closed = close;
   q = ps->qhead;
   ps->qhead = ps->qtail = NULL;
   uv_mutex_unlock(&ps->mu);
@@ -73,8 +73,15 @@ static void on_async(uv_async_t *a) {
     p = q;
     q = p->qnext;
     p->qnext = NULL;
-    p->deliver(ps->ctx, p);
+    p->deliver(ctx, p);
   }
+}
+
+/* The async callback (libuv context, pure C, DESIGN.md B1): deliver every
+** queued message. */
+static void on_async(uv_async_t *a) {
+  loom_poster *ps = (loom_poster *)a->data;
+  poster_drain(ps, ps->ctx, 0);
 }
 
 /* [-0, +0, e] See embed.h. */
@@ -130,19 +137,9 @@ int loom__poster_referenced(loom_poster *ps) {
 static int l_poster_gc(lua_State *L) {
   loom_poster **box = (loom_poster **)lua_touserdata(L, 1);
   loom_poster *ps = *box;
-  loom_post *q, *p;
   if (ps == NULL) return 0;
   *box = NULL;
-  uv_mutex_lock(&ps->mu);
-  ps->closed = 1;
-  q = ps->qhead;
-  ps->qhead = ps->qtail = NULL;
-  uv_mutex_unlock(&ps->mu);
-  while (q != NULL) {
-    p = q;
-    q = p->qnext;
-    p->deliver(NULL, p);
-  }
+  poster_drain(ps, NULL, 1);
   ps->ctx = NULL;
   if (ps->async_ready) uv_close((uv_handle_t *)&ps->async, on_poster_closed);
   else poster_free(ps);

@@ -84,7 +84,7 @@ static int stream_start(loom_stream *s) {
 
 /* Read callback (libuv context, pure C): account the bytes libuv put in
 ** the buffer, record EOF or an error, wake the reader if its condition
-** now holds (it takes the bytes itself, B10). */
+** now holds (it takes the bytes itself, DESIGN.md B10). */
 static void on_read(uv_stream_t *us, ssize_t n, const uv_buf_t *b) {
   loom_stream *s = (loom_stream *)us->data;
   loom_ctx *ctx = loom__handle_ctx(&s->h);

@@ -3,7 +3,7 @@
 **
 ** Both resolve their host first: a numeric address is used as it is; a
 ** name goes through dns.c's lookup (a threadpool request; a cancelled
-** lookup is abandoned at once, B9, and loom.run waits for it). The
+** lookup is abandoned at once, DESIGN.md B9, and loom.run waits for it). The
 ** addresses found are copied into a userdata on the stack (so nothing
 ** leaks whatever raises later) and tried in turn: connect tries each until
 ** one accepts, so "localhost" works whether it resolves to ::1 or to
