@@ -117,8 +117,7 @@ void loom__req_detach(loom_req *r) {
 
 /* Abort (pure C, DESIGN.md B9): detach the request, try to stop it, and
 ** let the task go at once. uv_cancel fails with UV_EBUSY once the work
-** runs: it
-** then completes in the background and is discarded. */
+** runs: it then completes in the background and is discarded. */
 int loom__req_abort_detach(loom_ctx *ctx, loom_task *t) {
   loom_req *r = (loom_req *)t->wait_obj;
   (void)ctx;
