@@ -277,6 +277,7 @@ struct loom_ctx {
   int closing;            /* teardown: callbacks only free memory */
   int nhandles_open;      /* ctx handles not yet closed (teardown) */
   int interrupted;        /* Ctrl-C cancelled the tree during loom.run */
+  int gc_torture;         /* debug: full collection after every resume */
   int nclosing;           /* handles closing and requests finishing in the
                           ** background: loom.run waits for them */
   unsigned err_seq;       /* raise order of errors (ErrorGroup order) */

@@ -132,6 +132,7 @@ static void task_resume(lua_State *L, loom_ctx *ctx, loom_task *t) {
   ctx->current = t;
   st = lua_resume(co, L, nargs, &nres);
   ctx->current = NULL;
+  if (ctx->gc_torture) lua_gc(L, LUA_GCCOLLECT);   /* finds missing pins */
   if (st == LUA_YIELD) {
     if (nres == 1 && lua_touserdata(co, -1) == (void *)&loom__token) {
       lua_pop(co, 1);
@@ -479,7 +480,18 @@ static int l_stats(lua_State *L) {
   return 1;
 }
 
+/* [-1, +0, -] core.set_gc_torture(on): a full garbage collection after
+** every resume of a task (a debug switch for the specs: an object that
+** libuv or the scheduler needs but nothing anchors is collected at once).
+** Also on when the environment variable LOOM_GC_TORTURE is set. */
+static int l_set_gc_torture(lua_State *L) {
+  loom_ctx *ctx = loom_ctxup(L);
+  ctx->gc_torture = lua_toboolean(L, 1);
+  return 0;
+}
+
 static const luaL_Reg sched_funcs[] = {
+  {"set_gc_torture", l_set_gc_torture},
   {"run", l_run},
   {"start", l_start},
   {"shutdown", l_shutdown},
@@ -489,5 +501,8 @@ static const luaL_Reg sched_funcs[] = {
 
 /* [-0, +0, m] Register the scheduler functions in the core table on top. */
 void loom__sched_open(lua_State *L, loom_ctx *ctx) {
+  const char *torture = getenv("LOOM_GC_TORTURE");
+  ctx->gc_torture = torture != NULL && *torture != '\0' &&
+                    strcmp(torture, "0") != 0;
   loom__setfuncs(L, ctx, sched_funcs);
 }
