@@ -135,8 +135,12 @@ struct loom_scope {
   loom_task *owner;         /* task that opened it (root scope: the task) */
   loom_timer timer;         /* deadline; for SK_TASK, the task's sleep */
   unsigned char kind;
-  unsigned char reason;     /* CR_* */
+  unsigned char reason;     /* CR_*: why it was cancelled itself */
   unsigned short flags;     /* SF_* */
+  unsigned char creason;    /* while SF_EFFECTIVE: the reason of the scope
+                            ** that catches a Cancelled raised here (the
+                            ** outermost cancelled one up to the nearest
+                            ** shield), kept with SF_EFFECTIVE */
 };
 
 /* Task states: where the task is. */
@@ -432,6 +436,7 @@ void loom__clock_open(lua_State *L, loom_ctx *ctx);
 /* {====================================================================
 ** errors.c: error values, classes, errors nobody owns
 ** ===================================================================== */
+int loom__same_error(lua_State *L, int a, int b);
 int loom__is_cancelled(lua_State *L, loom_ctx *ctx, int idx);
 int loom__raise_cancelled(lua_State *L, loom_ctx *ctx, int reason);
 void loom__push_timeout_error(lua_State *L, loom_ctx *ctx, loom_scope *s);

@@ -46,6 +46,18 @@ static const char *const reason_texts[CR_COUNT] = {
   "the host task of the group died"
 };
 
+/* [-0, +0, -] Are the values at 'a' and 'b' the same error value: raw
+** equality, or both NaN (an error(0/0) must find its own traceback,
+** though NaN never equals itself). */
+int loom__same_error(lua_State *L, int a, int b) {
+  if (lua_rawequal(L, a, b)) return 1;
+  if (lua_type(L, a) == LUA_TNUMBER && lua_type(L, b) == LUA_TNUMBER) {
+    lua_Number x = lua_tonumber(L, a), y = lua_tonumber(L, b);
+    return x != x && y != y;
+  }
+  return 0;
+}
+
 /* [-0, +0, -] Is the value at 'idx' a Cancelled? */
 int loom__is_cancelled(lua_State *L, loom_ctx *ctx, int idx) {
   int r;
@@ -140,10 +152,12 @@ static int default_unhandled(lua_State *L) {
   msg = lua_tostring(L, -1);
   fprintf(stderr, "loom: unhandled error: %s\n", msg);
   if (t != NULL && t->state == TS_DONE && t->status == TO_ERROR &&
-      t->nres >= 2 && lua_rawequal(t->co, 1, 1) == 1) {
-    lua_pushvalue(t->co, 2);
-    lua_xmove(t->co, L, 1);
-    fprintf(stderr, "%s\n", lua_tostring(L, -1));
+      t->nres >= 2) {
+    lua_pushvalue(t->co, 1);                    /* the task's error */
+    lua_pushvalue(t->co, 2);                    /* and its traceback */
+    lua_xmove(t->co, L, 2);
+    if (loom__same_error(L, 1, -2) && lua_type(L, -1) == LUA_TSTRING)
+      fprintf(stderr, "%s\n", lua_tostring(L, -1));
   }
   fflush(stderr);
   return 0;

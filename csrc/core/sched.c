@@ -83,37 +83,33 @@ static void task_finished(lua_State *L, loom_ctx *ctx, loom_task *t,
 }
 
 /* [-0, +0, m] End 't' with the error 'why' after misuse (a plain
-** coroutine.yield in the task) or a broken trampoline: close its pending
-** <close> variables (they cannot wait: a coroutine being closed cannot
-** yield) and finish it. The error value, if any, is on top of the task's
-** coroutine. */
+** coroutine.yield in the task), a deadlock, or a broken trampoline (then
+** 'why' is NULL and the error value is on top of the task's coroutine):
+** take the traceback of where it stopped, close its pending <close>
+** variables (they cannot wait: a coroutine being closed cannot yield) and
+** finish it. */
 static void task_kill(lua_State *L, loom_ctx *ctx, loom_task *t,
                       const char *why) {
   lua_State *co = t->co;
-  if (why == NULL) {           /* keep the error value on top of co */
-    lua_xmove(co, L, 1);
-  } else {
-    lua_pushstring(L, why);
-  }
+  if (why == NULL) lua_xmove(co, L, 1);   /* the error value on top of co */
+  else lua_pushstring(L, why);
+  /* Where the task stopped, taken before its stack goes. */
+  luaL_traceback(L, co, NULL, 0);              /* [err tb] */
   ctx->current = t;
   if (lua_closethread(co, L) != LUA_OK) {
     /* A closing method failed: its error replaces the original
     ** (DESIGN.md B8). */
     lua_xmove(co, L, 1);
-    lua_replace(L, -2);
+    lua_replace(L, -3);
   }
   ctx->current = NULL;
   lua_settop(co, 0);
-  lua_xmove(L, co, 1);
-  lua_pushliteral(co, "in task '");
-  loom__push_name(co, ctx, t, 0);
-  lua_pushliteral(co, "':\n(no traceback: the task was closed)");
-  lua_concat(co, 3);
+  lua_xmove(L, co, 2);                         /* co: [err tb] */
+  loom__push_traceback(co, ctx, t, 0);
   lua_pushinteger(co, (lua_Integer)++ctx->err_seq);
   t->status = TO_ERROR;
   task_finished(L, ctx, t, 3);
 }
-
 
 /* {====================================================================
 ** The resume loop
@@ -366,6 +362,7 @@ static int run_until_done(lua_State *L, loom_ctx *ctx, loom_task *root) {
     ** take the cancellation back for the next run. */
     ctx->top.flags &= (unsigned short)~(SF_CANCELLED | SF_EFFECTIVE);
     ctx->top.reason = CR_NONE;
+    ctx->top.creason = CR_NONE;
     loom__scope_propagate(ctx, &ctx->started);
   }
   return deadlock;

@@ -41,10 +41,29 @@ void loom__scope_init(loom_scope *s, int kind, loom_task *owner) {
   loom__timer_init(&s->timer);
 }
 
-static int scope_should_be_effective(const loom_scope *s) {
-  if (s->flags & SF_CANCELLED) return 1;
-  if (s->flags & SF_SHIELD) return 0;
-  return s->parent != NULL && (s->parent->flags & SF_EFFECTIVE) != 0;
+/* Is 's' effectively cancelled, given its own state and its parent's?
+** Sets '*creason' to the reason of the scope that catches a Cancelled
+** raised in 's': the parent's catcher when the parent's cancellation is
+** visible (the outermost wins), else 's' itself. */
+static int scope_eval(const loom_scope *s, unsigned char *creason) {
+  if (!(s->flags & SF_SHIELD) && s->parent != NULL &&
+      (s->parent->flags & SF_EFFECTIVE)) {
+    *creason = s->parent->creason;
+    return 1;
+  }
+  if (s->flags & SF_CANCELLED) {
+    *creason = s->reason;
+    return 1;
+  }
+  *creason = CR_NONE;
+  return 0;
+}
+
+/* Set the effective state of 's' (and its catcher's reason). */
+static void scope_set(loom_scope *s, int effective, unsigned char creason) {
+  if (effective) s->flags |= SF_EFFECTIVE;
+  else s->flags &= (unsigned short)~SF_EFFECTIVE;
+  s->creason = creason;
 }
 
 /* [-0, +0, -] Append 's' (with no children) to the children of 'parent'
@@ -63,8 +82,11 @@ void loom__scope_link(loom_ctx *ctx, loom_scope *s, loom_scope *parent) {
     head->prev = s;
   }
   s->flags |= SF_LINKED;
-  if (scope_should_be_effective(s)) s->flags |= SF_EFFECTIVE;
-  else s->flags &= (unsigned short)~SF_EFFECTIVE;
+  {
+    unsigned char cr;
+    int eff = scope_eval(s, &cr);
+    scope_set(s, eff, cr);
+  }
 }
 
 /* Remove 's' from its parent's children; its own children stay attached. */
@@ -100,11 +122,12 @@ void loom__scope_move(loom_ctx *ctx, loom_scope *s, loom_scope *parent) {
   scope_detach(s);
   s->parent = NULL;
   {
-    unsigned short eff = s->flags & SF_EFFECTIVE;
+    int eff = (s->flags & SF_EFFECTIVE) != 0;
+    unsigned char cr = s->creason;
     loom__scope_link(ctx, s, parent);
-    /* link() recomputed the flag; restore the old one so that propagate()
-    ** sees the change and walks the subtree. */
-    s->flags = (unsigned short)((s->flags & ~SF_EFFECTIVE) | eff);
+    /* link() recomputed the state; restore the old one so that
+    ** propagate() sees the change and walks the subtree. */
+    scope_set(s, eff, cr);
   }
   loom__scope_propagate(ctx, s);
 }
@@ -118,20 +141,20 @@ static void task_abort(loom_ctx *ctx, loom_task *t) {
   if (fn(ctx, t) == LOOM_ABORT_SUCCEEDED) loom__wake(ctx, t, TW_CANCELLED);
 }
 
-/* [-0, +0, -] Recompute the effective state of 's' and, where it changed,
-** of its subtree; abort the waits of tasks that became cancelled. */
+/* [-0, +0, -] Recompute the effective state of 's' (and who catches a
+** Cancelled there) and, where it changed, of its subtree; abort the waits
+** of tasks that became cancelled. Each scope of the subtree is visited
+** at most once per call. */
 void loom__scope_propagate(loom_ctx *ctx, loom_scope *s) {
   loom_scope *x = s;
   for (;;) {
     int was = (x->flags & SF_EFFECTIVE) != 0;
-    int now = scope_should_be_effective(x);
-    if (now != was) {
-      if (now) {
-        x->flags |= SF_EFFECTIVE;
-        if (x->owner != NULL && x->owner->scope == x) task_abort(ctx, x->owner);
-      } else {
-        x->flags &= (unsigned short)~SF_EFFECTIVE;
-      }
+    unsigned char cr;
+    int now = scope_eval(x, &cr);
+    if (now != was || cr != x->creason) {
+      scope_set(x, now, cr);
+      if (now && !was && x->owner != NULL && x->owner->scope == x)
+        task_abort(ctx, x->owner);
       if (x->child != NULL) {
         x = x->child;
         continue;
@@ -173,14 +196,12 @@ int loom__scope_catches(loom_scope *s) {
 
 /* [-0, +0, -] The reason of the scope that will catch a Cancelled raised
 ** at a checkpoint of 't': the outermost cancelled scope up to the nearest
-** shield (included). */
+** shield (included), kept in each effectively cancelled scope, so this is
+** O(1) whatever the depth of nesting. */
 int loom__cancel_reason(loom_task *t) {
-  loom_scope *s, *catcher = NULL;
-  for (s = t->scope; s != NULL; s = s->parent) {
-    if (s->flags & SF_CANCELLED) catcher = s;
-    if (s->flags & SF_SHIELD) break;
-  }
-  return catcher != NULL ? catcher->reason : CR_EXPLICIT;
+  loom_scope *s = t->scope;
+  if ((s->flags & SF_EFFECTIVE) && s->creason != CR_NONE) return s->creason;
+  return CR_EXPLICIT;
 }
 
 /* {====================================================================

@@ -76,7 +76,7 @@ void loom__stash_rethrow(lua_State *L, loom_ctx *ctx, loom_task *t,
   }
   if (stash_get(L, ctx, t) == LUA_TTABLE) {
     lua_rawgeti(L, -1, 1);
-    if (lua_rawequal(L, -1, errindex)) {
+    if (loom__same_error(L, -1, errindex)) {
       lua_pushboolean(L, 1);
       lua_rawseti(L, -3, 3);
     }
@@ -94,7 +94,7 @@ lua_Integer loom__stash_take(lua_State *L, loom_ctx *ctx, loom_task *t,
   *named = 0;
   if (stash_get(L, ctx, t) == LUA_TTABLE) {
     lua_rawgeti(L, -1, 1);
-    if (lua_rawequal(L, -1, errindex)) {
+    if (loom__same_error(L, -1, errindex)) {
       lua_Integer seq;
       lua_rawgeti(L, -2, 5);
       *named = lua_toboolean(L, -1);
@@ -113,18 +113,23 @@ lua_Integer loom__stash_take(lua_State *L, loom_ctx *ctx, loom_task *t,
 }
 
 /* [-1, +1, m] The message handler of every loom xpcall: record where a new
-** error was raised, pass it on as it is. Cancelled values and loom's own
-** re-raises are passed on untouched. */
+** error was raised, pass it on as it is. Loom's own re-raises are passed
+** on untouched, and so are the Cancelled values delivered in a cancelled
+** scope; a Cancelled raised where no scope is cancelled (caught with pcall
+** and raised again after its scope was left: it will become an error of
+** the task) gets its traceback like any error. */
 static int l_msgh(lua_State *L) {
   loom_ctx *ctx = loom_ctxup(L);
   loom_task *t = ctx->current;
-  if (t == NULL || t->co != L || loom__is_cancelled(L, ctx, 1)) return 1;
+  if (t == NULL || t->co != L) return 1;
+  if (loom__is_cancelled(L, ctx, 1) && (t->scope->flags & SF_EFFECTIVE))
+    return 1;
   lua_settop(L, 1);
   if (stash_get(L, ctx, t) == LUA_TTABLE) {    /* [err rec] */
     int type = lua_type(L, 1);
     lua_rawgeti(L, 2, 1);
     lua_rawgeti(L, 2, 3);
-    if (lua_rawequal(L, -2, 1) &&
+    if (loom__same_error(L, -2, 1) &&
         (lua_toboolean(L, -1) || type == LUA_TTABLE ||
          type == LUA_TUSERDATA || type == LUA_TTHREAD ||
          type == LUA_TFUNCTION)) {
