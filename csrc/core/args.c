@@ -25,8 +25,10 @@
 
 #include "core.h"
 
-/* Registry key of the set of wrapper functions. */
+/* Registry keys of the set of wrapper functions, and of the set of the
+** sources (chunk names) of loom's Lua modules. */
 static const char wrappers_key = 'w';
+static const char sources_key = 's';
 
 /* [-0, +0, -] Is the function running at 'level' a registered wrapper? */
 static int is_wrapper(lua_State *L, int level) {
@@ -63,35 +65,47 @@ static int blame_level(lua_State *L) {
 }
 
 /* [-0, +(0|1), m] Is the function of 'ar' a field of a loaded module?
-** Pushes its name ("loom.fs.stat") and returns 1 if so, else pushes
-** nothing and returns 0 (what luaL_argerror does for a function without
-** a name). */
+** Pushes its name and returns 1 if so, else pushes nothing and returns 0
+** (what luaL_argerror does for a function without a name). A function
+** of loom is in several modules (loom.semaphore, loom.core and loom
+** itself): the name the user knows wins: a field of `_G` or of `loom`
+** first, then the shortest ("loom.fs.stat", not "loom.core.fs_stat"). */
 static int push_global_name(lua_State *L, lua_Debug *ar) {
-  int top = lua_gettop(L), found = 0;
+  int top = lua_gettop(L), found = 0, best_rank = 0;
+  size_t best_len = 0;
+  if (!lua_checkstack(L, 8)) return 0;
   lua_getinfo(L, "f", ar);                            /* [fn] */
+  lua_pushnil(L);                                     /* [fn best] */
   lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
-  lua_pushnil(L);                                     /* [fn loaded k] */
-  while (!found && lua_next(L, -2) != 0) {            /* [.. k mod] */
+  lua_pushnil(L);                                 /* [fn best loaded k] */
+  while (lua_next(L, top + 3) != 0) {                 /* [.. k mod] */
     if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TTABLE) {
+      const char *mod = lua_tostring(L, -2);
+      int rank = strcmp(mod, LUA_GNAME) == 0 ? 1
+                 : strcmp(mod, "loom") == 0 ? 2 : 3;
       lua_pushnil(L);
       while (lua_next(L, -2) != 0) {                  /* [.. mod f v] */
         if (lua_type(L, -2) == LUA_TSTRING && lua_rawequal(L, -1, top + 1)) {
-          const char *mod = lua_tostring(L, -4);
-          if (strcmp(mod, LUA_GNAME) == 0)
-            lua_pushstring(L, lua_tostring(L, -2));
-          else
-            lua_pushfstring(L, "%s.%s", mod, lua_tostring(L, -2));
-          lua_replace(L, top + 1);
-          found = 1;
-          lua_pop(L, 2);
-          break;
+          size_t len;
+          if (rank == 1) lua_pushvalue(L, -2);
+          else lua_pushfstring(L, "%s.%s", mod, lua_tostring(L, -2));
+          lua_tolstring(L, -1, &len);
+          if (!found || rank < best_rank ||
+              (rank == best_rank && len < best_len)) {
+            found = 1;
+            best_rank = rank;
+            best_len = len;
+            lua_replace(L, top + 2);
+          } else {
+            lua_pop(L, 1);
+          }
         }
         lua_pop(L, 1);
       }
-      if (found) break;
     }
     lua_pop(L, 1);
   }
+  if (found) lua_copy(L, top + 2, top + 1);           /* [best best loaded] */
   lua_settop(L, top + found);
   return found;
 }
@@ -149,6 +163,40 @@ int loom__error(lua_State *L, const char *fmt, ...) {
   return lua_error(L);
 }
 
+/* [-0, +0, -] Is the function running at 'level' a Lua function of one of
+** loom's Lua modules (a source registered by core.mark_wrappers or
+** core.mark_sources)? */
+static int in_loom_source(lua_State *L, int level) {
+  lua_Debug ar;
+  int in = 0;
+  if (!lua_getstack(L, level, &ar) || !lua_checkstack(L, 3)) return 0;
+  lua_getinfo(L, "S", &ar);
+  if (ar.what == NULL || strcmp(ar.what, "Lua") != 0) return 0;
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &sources_key) == LUA_TTABLE) {
+    lua_pushstring(L, ar.source);
+    in = lua_rawget(L, -2) != LUA_TNIL;
+    lua_pop(L, 1);
+  }
+  lua_pop(L, 1);
+  return in;
+}
+
+/* [-0, +1, v] The error of a misuse of the running C function (outside of
+** a task, from a nested coroutine): luaL_error at the level of the first
+** caller that is not in one of loom's Lua modules, so that it names the
+** user's line, not with_group's or fs.lua's (DESIGN.md E1). */
+int loom__misuse_error(lua_State *L, const char *fmt, ...) {
+  va_list argp;
+  int level = 1;
+  while (in_loom_source(L, level)) level++;
+  va_start(argp, fmt);
+  luaL_where(L, level);
+  lua_pushvfstring(L, fmt, argp);
+  va_end(argp);
+  lua_concat(L, 2);
+  return lua_error(L);
+}
+
 /* [-0, +0, v] Raise the argument error of a non-integer at 'arg'. */
 int loom__integer_error(lua_State *L, int arg) {
   if (lua_isnumber(L, arg))
@@ -200,21 +248,55 @@ static int l_is_callable(lua_State *L) {
   return 1;
 }
 
+/* [-0, +1, m] Push the weak set of the registry at 'key', made if
+** needed. */
+static void push_set(lua_State *L, const char *key, const char *mode) {
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, key) != LUA_TTABLE) {
+    lua_pop(L, 1);
+    lua_newtable(L);
+    if (mode != NULL) {
+      lua_createtable(L, 0, 1);
+      lua_pushstring(L, mode);
+      lua_setfield(L, -2, "__mode");
+      lua_setmetatable(L, -2);
+    }
+    lua_pushvalue(L, -1);
+    lua_rawsetp(L, LUA_REGISTRYINDEX, key);
+  }
+}
+
+/* [-1, +0, m] core.mark_sources(t): the Lua functions of table 't' belong
+** to one of loom's modules: misuse errors raised under them name their
+** caller's line instead (loom__misuse_error). */
+static int l_mark_sources(lua_State *L) {
+  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_settop(L, 1);
+  push_set(L, &sources_key, NULL);        /* [t sources] */
+  lua_pushnil(L);
+  while (lua_next(L, 1) != 0) {           /* [t sources k v] */
+    if (lua_type(L, -1) == LUA_TFUNCTION && !lua_iscfunction(L, -1)) {
+      lua_Debug ar;
+      lua_pushvalue(L, -1);
+      lua_getinfo(L, ">S", &ar);
+      lua_pushstring(L, ar.source);
+      lua_pushboolean(L, 1);
+      lua_rawset(L, 2);                   /* sources[source] = true */
+    }
+    lua_pop(L, 1);
+  }
+  return 0;
+}
+
 /* [-1, +0, m] core.mark_wrappers(t): register every Lua function that is
-** a value of table 't' as a wrapper (see above). */
+** a value of table 't' as a wrapper (see above); their module is one of
+** loom's (core.mark_sources). */
 static int l_mark_wrappers(lua_State *L) {
   luaL_checktype(L, 1, LUA_TTABLE);
   lua_settop(L, 1);
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &wrappers_key) != LUA_TTABLE) {
-    lua_pop(L, 1);
-    lua_newtable(L);                      /* weak-keyed set */
-    lua_createtable(L, 0, 1);
-    lua_pushliteral(L, "k");
-    lua_setfield(L, -2, "__mode");
-    lua_setmetatable(L, -2);
-    lua_pushvalue(L, -1);
-    lua_rawsetp(L, LUA_REGISTRYINDEX, &wrappers_key);
-  }
+  lua_pushcfunction(L, l_mark_sources);
+  lua_pushvalue(L, 1);
+  lua_call(L, 1, 0);
+  push_set(L, &wrappers_key, "k");        /* weak-keyed set */
   lua_pushnil(L);                         /* [t set k] */
   while (lua_next(L, 1) != 0) {           /* [t set k v] */
     if (lua_type(L, -1) == LUA_TFUNCTION && !lua_iscfunction(L, -1)) {
@@ -229,6 +311,7 @@ static int l_mark_wrappers(lua_State *L) {
 
 static const luaL_Reg args_funcs[] = {
   {"is_callable", l_is_callable},
+  {"mark_sources", l_mark_sources},
   {"mark_wrappers", l_mark_wrappers},
   {NULL, NULL}
 };

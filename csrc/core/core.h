@@ -339,6 +339,9 @@ int loom__argerror(lua_State *L, int arg, const char *extramsg);
 int loom__typeerror(lua_State *L, int arg, const char *tname);
 /* [-0, +1, v] luaL_error at the level of the wrapper's caller. */
 int loom__error(lua_State *L, const char *fmt, ...);
+/* [-0, +1, v] luaL_error at the level of the first caller outside loom's
+** Lua modules: misuse (outside of a task, from a nested coroutine). */
+int loom__misuse_error(lua_State *L, const char *fmt, ...);
 /* [-0, +0, v] The error of loom__checkinteger at 'arg'. */
 int loom__integer_error(lua_State *L, int arg);
 lua_Integer loom__optinteger(lua_State *L, int arg, lua_Integer def);
@@ -366,6 +369,15 @@ static inline const char *loom__checklstring(lua_State *L, int arg,
   const char *s = lua_tolstring(L, arg, len);
   if (s == NULL) loom__typeerror(L, arg, lua_typename(L, LUA_TSTRING));
   return s;
+}
+
+/* [-0, +0, v] The userdata at 'arg' with the metatable registered as
+** 'mt' (luaL_checkudata): an argument of another class than the running
+** function's (for the receiver, see loom__checkself). */
+static inline void *loom__checkudata(lua_State *L, int arg, const char *mt) {
+  void *p = luaL_testudata(L, arg, mt);
+  if (p == NULL) loom__typeerror(L, arg, mt);
+  return p;
 }
 
 #define loom__checkstring(L, a) (loom__checklstring(L, (a), NULL))

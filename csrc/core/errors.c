@@ -190,7 +190,7 @@ void loom__report_unhandled(lua_State *L, loom_ctx *ctx, int errindex,
 ** default); returns the previous one. */
 static int l_on_unhandled(lua_State *L) {
   loom_ctx *ctx = loom_ctxup(L);
-  if (!lua_isnoneornil(L, 1)) luaL_checktype(L, 1, LUA_TFUNCTION);
+  if (!lua_isnoneornil(L, 1)) loom__checktype(L, 1, LUA_TFUNCTION);
   if (ctx->r_unhandled != LUA_NOREF)
     lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->r_unhandled);
   else
@@ -278,7 +278,7 @@ static void new_error_mt(lua_State *L, const char *name) {
 
 /* core.new_class(name) -> class, metatable (for Lua-made error classes). */
 static int l_new_class(lua_State *L) {
-  const char *name = luaL_checkstring(L, 1);
+  const char *name = loom__checkstring(L, 1);
   new_error_mt(L, name);
   push_class(L, -1, name);
   lua_insert(L, -2);

@@ -146,10 +146,10 @@ void loom__group_abandon(lua_State *L, loom_ctx *ctx, loom_group *g) {
 static int l_group_open(lua_State *L) {
   loom_ctx *ctx = loom_ctxup(L);
   loom_task *t = loom__running(L, ctx);
-  lua_Integer limit = luaL_optinteger(L, 2, 0);
+  lua_Integer limit = loom__optinteger(L, 2, 0);
   loom_group *g;
-  if (!lua_isnoneornil(L, 1)) luaL_checktype(L, 1, LUA_TSTRING);
-  luaL_argcheck(L, limit >= 0 && limit <= 0x7fffffff, 2,
+  if (!lua_isnoneornil(L, 1)) loom__checktype(L, 1, LUA_TSTRING);
+  loom__argcheck(L, limit >= 0 && limit <= 0x7fffffff, 2,
                 "limit must be a positive integer");
   g = (loom_group *)loom__newself(L, sizeof(loom_group), 4);
   if (!lua_isnoneornil(L, 1)) {

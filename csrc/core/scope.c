@@ -292,13 +292,13 @@ static double check_when(lua_State *L, int idx, int field) {
     if (field)
       luaL_error(L, "loom.Scope: bad value for field 'deadline' (number "
                  "expected, got %s)", luaL_typename(L, idx));
-    luaL_typeerror(L, idx, "number or nil");
+    loom__typeerror(L, idx, "number or nil");
   }
   when = lua_tonumber(L, idx);
   if (when != when) {
     if (field) luaL_error(L, "loom.Scope: bad value for field 'deadline' "
                           "(NaN)");
-    luaL_argerror(L, idx, "deadline is NaN");
+    loom__argerror(L, idx, "deadline is NaN");
   }
   return when;
 }

@@ -46,9 +46,9 @@ static int sleep_until(lua_State *L, loom_ctx *ctx, loom_task *t,
 /* [-0, +0, v] The duration or time at 'idx': a number, not NaN. */
 static double check_seconds(lua_State *L, int idx) {
   double d;
-  luaL_argexpected(L, lua_type(L, idx) == LUA_TNUMBER, idx, "number");
+  if (lua_type(L, idx) != LUA_TNUMBER) loom__typeerror(L, idx, "number");
   d = lua_tonumber(L, idx);
-  if (d != d) luaL_argerror(L, idx, "NaN is not a duration");
+  if (d != d) loom__argerror(L, idx, "NaN is not a duration");
   return d;
 }
 

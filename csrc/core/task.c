@@ -314,7 +314,11 @@ static int l_task_newindex(lua_State *L) {
                       "expected, got %s)", luaL_typename(L, 3));
   loom__pushref(L, ctx, ctx->r_names);
   lua_pushvalue(L, 1);
-  lua_pushstring(L, lua_tostring(L, 3));
+  {
+    size_t len;
+    const char *name = lua_tolstring(L, 3, &len);
+    lua_pushlstring(L, name, len);      /* all of it, \0 included */
+  }
   lua_rawset(L, -3);
   t->flags |= TF_NAMED;
   return 0;

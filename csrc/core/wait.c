@@ -17,19 +17,20 @@
 const char loom__token = 't';
 
 /* [-0, +0, e] The task whose own coroutine is L, or raise the misuse error
-** of README, "Running". */
+** (README, "Running"), at the user's line. */
 loom_task *loom__running(lua_State *L, loom_ctx *ctx) {
   loom_task *t = ctx->current;
   if (t == NULL)
-    luaL_error(L, "loom: outside of a loom task (blocking calls must run "
-               "inside loom.run or a task it started)");
+    loom__misuse_error(L, "loom: outside of a loom task (blocking calls "
+                       "must run inside loom.run or a task it started)");
   if (t->co != L)
-    luaL_error(L, "loom: blocking call from a nested coroutine (a "
-               "coroutine created inside a task cannot wait; call it from "
-               "the task itself)");
+    loom__misuse_error(L, "loom: blocking call from a nested coroutine (a "
+                       "coroutine created inside a task cannot wait; call "
+                       "it from the task itself)");
   if (!lua_isyieldable(L))
-    luaL_error(L, "loom: cannot wait here (the task is being closed, or "
-               "the call crosses a C function that cannot yield)");
+    loom__misuse_error(L, "loom: cannot wait here (the task is being "
+                       "closed, or the call crosses a C function that "
+                       "cannot yield)");
   return t;
 }
 

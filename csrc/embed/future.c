@@ -370,7 +370,7 @@ static int l_future_reject(lua_State *L) {
 static int l_future_post(lua_State *L) {
   loom_future *f = check_future(L, 1);
   size_t len;
-  const char *data = luaL_checklstring(L, 3, &len);
+  const char *data = loom__checklstring(L, 3, &len);
   lua_pushinteger(L, loom_future_post(f, lua_toboolean(L, 2), data, len));
   return 1;
 }

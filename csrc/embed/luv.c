@@ -273,8 +273,8 @@ static int l_luv_join(lua_State *L) {
   uv_loop_t *theirs, *ours;
   lua_State *main;
   int nhandles = 0, luv_first;
-  lua_Integer v = luaL_checkinteger(L, 2);
-  luaL_checktype(L, 1, LUA_TTABLE);
+  lua_Integer v = loom__checkinteger(L, 2);
+  loom__checktype(L, 1, LUA_TTABLE);
   if ((unsigned int)v != uv_version()) {
     return luaL_error(L, "loom.use_luv: luv was built against another "
                       "libuv (%d.%d.%d; loom uses %s): rebuild luv or "

@@ -360,17 +360,20 @@ static int l_udp_tostring(lua_State *L) {
 
 /* core.udp_bind(host, port) -> Udp | nil, code, message. 'host' is a
 ** numeric address (loom.udp resolves names first); port 0 picks a free
-** one (u.port tells which). Not a checkpoint: it never waits. */
+** one (u.port tells which). A checkpoint: it never waits, but like every
+** I/O call it raises outside a task (README, I/O). */
 static int l_udp_bind(lua_State *L) {
   loom_ctx *ctx = loom_ctxup(L);
   const char *host = loom__checkstring(L, 1);
   int port = loom__checkport(L, 2);
   struct sockaddr_storage ss;
   int len = (int)sizeof ss;
-  uv_loop_t *loop = loom_loop(L);
+  uv_loop_t *loop;
   udp_obj *o;
   int rc;
-  if (loop == NULL) return loom__error(L, "loom: no event loop");
+  lua_settop(L, 2);
+  loom__checkpoint_enter(L, ctx);
+  loop = ctx->loop;
   rc = loom__numeric_addr(host, port, &ss);
   if (rc < 0) return loom__fail(L, rc);
   lua_settop(L, 2);

@@ -172,16 +172,16 @@ static int l_chan_new(lua_State *L) {
   sync_chan *ch;
   if (!lua_isnoneornil(L, 1)) {
     lua_Number d;
-    luaL_checktype(L, 1, LUA_TNUMBER);
+    loom__checktype(L, 1, LUA_TNUMBER);
     d = lua_tonumber(L, 1);
     if (d == HUGE_VAL) {
       cap = LUA_MAXINTEGER;
     } else {
-      luaL_argcheck(L, lua_isinteger(L, 1) || (d == floor(d) && d >= 0 &&
+      loom__argcheck(L, lua_isinteger(L, 1) || (d == floor(d) && d >= 0 &&
                     d < 1e15), 1, "capacity must be an integer >= 0 or "
                     "math.huge");
       cap = lua_isinteger(L, 1) ? lua_tointeger(L, 1) : (lua_Integer)d;
-      luaL_argcheck(L, cap >= 0, 1, "capacity must be an integer >= 0 or "
+      loom__argcheck(L, cap >= 0, 1, "capacity must be an integer >= 0 or "
                     "math.huge");
     }
   }
@@ -219,7 +219,7 @@ static int l_chan_send(lua_State *L) {
   loom_ctx *ctx = loom_ctxup(L);
   sync_chan *ch = check_chan(L, 1);
   loom_task *t;
-  luaL_argcheck(L, !lua_isnoneornil(L, 2), 2,
+  loom__argcheck(L, !lua_isnoneornil(L, 2), 2,
                 "cannot send nil (nil marks a closed channel)");
   t = loom__running(L, ctx);
   if (ch->closed) return closed_error(L);
@@ -235,7 +235,7 @@ static int l_chan_send(lua_State *L) {
 static int l_chan_try_send(lua_State *L) {
   loom_ctx *ctx = loom_ctxup(L);
   sync_chan *ch = check_chan(L, 1);
-  luaL_argcheck(L, !lua_isnoneornil(L, 2), 2,
+  loom__argcheck(L, !lua_isnoneornil(L, 2), 2,
                 "cannot send nil (nil marks a closed channel)");
   if (ch->closed) return closed_error(L);
   lua_pushboolean(L, chan_put(L, ctx, ch, 2));

@@ -33,7 +33,7 @@ static int l_cond_new(lua_State *L) {
     memset(lk, 0, sizeof(*lk));
     luaL_setmetatable(L, LOOM_LOCK_MT);
   } else {
-    lk = (sync_lock *)luaL_checkudata(L, 1, LOOM_LOCK_MT);
+    lk = (sync_lock *)loom__checkudata(L, 1, LOOM_LOCK_MT);
     lua_settop(L, 1);
   }
   c = (sync_cond *)loom__newself(L, sizeof(sync_cond), 1);
@@ -128,8 +128,8 @@ static void cond_notify(sync_cond *c, lua_Integer n) {
 static int l_cond_notify(lua_State *L) {
   loom_ctx *ctx = loom_ctxup(L);
   sync_cond *c = check_cond(L, 1);
-  lua_Integer n = luaL_optinteger(L, 2, 1);
-  luaL_argcheck(L, n >= 0, 2, "must be >= 0");
+  lua_Integer n = loom__optinteger(L, 2, 1);
+  loom__argcheck(L, n >= 0, 2, "must be >= 0");
   loom__lock_check_owner(L, ctx, c->lock, "notify");
   cond_notify(c, n);
   return 0;

@@ -48,11 +48,11 @@ static void sem_woken(lua_State *L, loom_ctx *ctx, loom_task *t,
 /* [-0|2, +1, v] loom.semaphore(n [, max]) -> a Semaphore with n permits;
 ** with 'max', releasing above it raises. */
 static int l_sem_new(lua_State *L) {
-  lua_Integer n = luaL_checkinteger(L, 1);
-  lua_Integer max = luaL_optinteger(L, 2, LUA_MAXINTEGER);
+  lua_Integer n = loom__checkinteger(L, 1);
+  lua_Integer max = loom__optinteger(L, 2, LUA_MAXINTEGER);
   sync_sem *s;
-  luaL_argcheck(L, n >= 0, 1, "the initial value must be >= 0");
-  luaL_argcheck(L, max >= n, 2, "max must be >= the initial value");
+  loom__argcheck(L, n >= 0, 1, "the initial value must be >= 0");
+  loom__argcheck(L, max >= n, 2, "max must be >= the initial value");
   s = (sync_sem *)loom__newself(L, sizeof(sync_sem), 0);
   s->value = n;
   s->max = max;

@@ -97,4 +97,8 @@ function M.use_luv()
   return uv
 end
 
+-- Misuse errors raised under these functions (outside of a task) name
+-- the caller's line.
+core.mark_sources(M)
+
 return M

@@ -19,7 +19,7 @@ local callable = core.is_callable
 -- When a child or the body fails, the group cancels the others, waits for
 -- them, then raises one `loom.ErrorGroup` with every error.
 -- @tparam[opt] table opts `name` (shown in the ErrorGroup) and `limit`
--- (at most that many children run at once)
+-- (at most that many children run at once; `math.huge`: no limit)
 -- @tparam function body called with the group
 -- @return the results of `body`
 -- @raise `loom.ErrorGroup`, or the cancellation of an enclosing scope
@@ -40,12 +40,19 @@ function M.with_group(opts, body)
     if name ~= nil and type(name) ~= "string" then
       argerror(1, "with_group", "opts.name must be a string")
     end
-    if limit ~= nil and (math_type(limit) ~= "integer" or limit < 1) then
-      argerror(1, "with_group", "opts.limit must be a positive integer")
+    if limit == math.huge then
+      limit = nil                        -- no limit, as loom.channel(math.huge)
+    elseif limit ~= nil and (math_type(limit) ~= "integer" or limit < 1) then
+      argerror(1, "with_group", "opts.limit must be a positive integer or "
+               .. "math.huge")
     end
   end
   local g = group_open(name, limit)
   return group_exit(g, xpcall(body, msgh, g))
 end
+
+-- Misuse errors raised under these functions (outside of a task) name
+-- the caller's line.
+core.mark_sources(M)
 
 return M

@@ -77,4 +77,8 @@ function M.shield(body)
   return enter(nil, true, false, body)
 end
 
+-- Misuse errors raised under these functions (outside of a task) name
+-- the caller's line.
+core.mark_sources(M)
+
 return M
