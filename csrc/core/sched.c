@@ -190,6 +190,14 @@ static void on_check(uv_check_t *h) {
   lua_State *L = ctx->drive;
   int st;
   if (ctx->closing) return;
+  if (ctx->current != NULL) {
+    /* A task is being resumed: this is a uv_run called from inside it
+    ** (luv's uv.run, say), which libuv does not support: resuming other
+    ** tasks here would run them inside the running one. Make that uv_run
+    ** return; they run when the task yields. */
+    uv_stop(ctx->loop);
+    return;
+  }
   if (ctx->ready_head != NULL || ctx->dead_n > 0) {
     if (!lua_checkstack(L, 4)) {
       lua_warning(L, "loom: no stack space to run tasks", 0);
@@ -477,6 +485,14 @@ static int l_stats(lua_State *L) {
   return 1;
 }
 
+/* [-0, +1, -] core.loop_busy() -> true while a task runs or loom runs the
+** loop (uv_run must not be entered again then: loom.use_luv's uv.run). */
+static int l_loop_busy(lua_State *L) {
+  loom_ctx *ctx = loom_ctxup(L);
+  lua_pushboolean(L, ctx->current != NULL || ctx->loop_depth > 0);
+  return 1;
+}
+
 /* [-1, +0, -] core.set_gc_torture(on): a full garbage collection after
 ** every resume of a task (a debug switch for the specs: an object that
 ** libuv or the scheduler needs but nothing anchors is collected at once).
@@ -489,6 +505,7 @@ static int l_set_gc_torture(lua_State *L) {
 
 static const luaL_Reg sched_funcs[] = {
   {"set_gc_torture", l_set_gc_torture},
+  {"loop_busy", l_loop_busy},
   {"run", l_run},
   {"start", l_start},
   {"shutdown", l_shutdown},

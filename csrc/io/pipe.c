@@ -7,7 +7,22 @@
 #include <stdlib.h>
 #include <string.h>
 
+#include <sys/un.h>
+
 #include "io.h"
+
+/* [-0, +0, v] The socket path at 'idx'. Returns the libuv error that
+** using it must give (UV_ENAMETOOLONG for a path longer than a Unix
+** socket address holds: libuv would silently cut it, and the listener
+** would then remove the wrong file), or 0. */
+static int check_path(lua_State *L, int idx, const char **path) {
+  size_t len;
+  *path = loom__checklstring(L, idx, &len);
+  loom__argcheck(L, strlen(*path) == len, idx, "path contains a '\\0'");
+  if (len >= sizeof(((struct sockaddr_un *)0)->sun_path))
+    return UV_ENAMETOOLONG;
+  return 0;
+}
 
 #define DEFAULT_BACKLOG 511
 
@@ -32,12 +47,14 @@ static int k_pipe_connected(lua_State *L, int status, lua_KContext kc) {
 ** code, message. */
 static int l_pipe_connect(lua_State *L) {
   loom_ctx *ctx = loom_ctxup(L);
-  const char *path = loom__checkstring(L, 1);
+  const char *path;
+  int bad = check_path(L, 1, &path);
   loom_task *t;
   loom_stream *s;
   loom_connect *cr;
   lua_settop(L, 1);
   t = loom__checkpoint_enter(L, ctx);
+  if (bad != 0) return loom__fail(L, bad);
   s = loom__stream_new(L, ctx, LOOM_PIPE);          /* index 2 */
   cr = loom__connect_new(L, ctx);
   uv_pipe_connect(&cr->c, &s->u.pipe, path, loom__on_connect);
@@ -51,7 +68,8 @@ static int l_pipe_connect(lua_State *L) {
 ** every I/O call raises outside a task. */
 static int l_pipe_listen(lua_State *L) {
   loom_ctx *ctx = loom_ctxup(L);
-  const char *path = loom__checkstring(L, 1);
+  const char *path;
+  int bad = check_path(L, 1, &path);
   int backlog = DEFAULT_BACKLOG, rc;
   loom_listener *l;
   if (!lua_isnoneornil(L, 2)) {
@@ -66,6 +84,7 @@ static int l_pipe_listen(lua_State *L) {
   }
   lua_settop(L, 2);
   loom__checkpoint_enter(L, ctx);
+  if (bad != 0) return loom__fail(L, bad);
   l = loom__listener_new(L, ctx, LOOM_PIPE);
   rc = uv_pipe_bind(&l->u.pipe, path);
   if (rc < 0) {

@@ -29,7 +29,9 @@
 #include <stdlib.h>
 #include <string.h>
 #include <time.h>
+#include <unistd.h>
 
+#include <sys/stat.h>
 #include <sys/types.h>
 #include <sys/wait.h>
 
@@ -55,7 +57,16 @@ struct loom_proc {
   unsigned char cancelkill;  /* terminated because a wait was cancelled */
   unsigned char in_run;      /* spawned by a task of loom.run: counted in
                              ** ctx->nclosing until reaped */
+  unsigned char group;       /* spec.process_group: the leader of a new
+                             ** process group, signalled as a whole */
 };
+
+/* [-0, +0, -] Send 'sig' to the child, or to its whole process group
+** (spec.process_group). Returns 0 or a libuv error. */
+static int proc_signal(loom_proc *p, int sig) {
+  if (p->group && p->pid > 0) return uv_kill(-p->pid, sig);
+  return uv_process_kill(&p->proc, sig);
+}
 
 /* The grace timer of a terminating child. */
 typedef struct grace_timer {
@@ -83,7 +94,7 @@ static procs_state *procs_of(loom_io *io) {
 static void on_grace(uv_timer_t *tm) {
   grace_timer *g = (grace_timer *)tm->data;
   loom_proc *p = g->p;
-  if (!p->exited) uv_process_kill(&p->proc, SIGKILL);
+  if (!p->exited) proc_signal(p, SIGKILL);
   p->grace = NULL;
   loom__handle_close(&g->h);
 }
@@ -94,7 +105,7 @@ static void proc_terminate(loom_ctx *ctx, loom_proc *p, int cancel) {
   if (cancel) p->cancelkill = 1;
   if (!p->running || p->terminating) return;
   p->terminating = 1;
-  uv_process_kill(&p->proc, SIGTERM);
+  proc_signal(p, SIGTERM);
   g = (grace_timer *)loom__handle_alloc(ctx, sizeof(grace_timer),
                                         &grace_type);
   if (g == NULL) return;
@@ -170,7 +181,7 @@ static void proc_teardown(loom_handle *h) {
   int i;
   if (!p->running) return;
   p->running = 0;
-  kill(p->pid, SIGKILL);
+  kill(p->group ? -p->pid : p->pid, SIGKILL);
   loom__handle_close(h);
   for (i = 0; i < 5000; i++) {
     pid_t r = waitpid(p->pid, NULL, WNOHANG);
@@ -209,6 +220,31 @@ static int stdio_mode(lua_State *L, const char *name) {
   }
   lua_pop(L, 1);
   return m;
+}
+
+/* [-0, +3, m] The fail tuple of a spawn that libuv refused with 'rc': the
+** message names what caused it: the working directory when it is given
+** and is not a directory one can enter, else the command. */
+static int spawn_fail(lua_State *L, int rc, const char *cmd,
+                      const char *cwd) {
+  uv_fs_t req;
+  int cwd_bad = 0;
+  if (cwd != NULL && (rc == UV_ENOENT || rc == UV_ENOTDIR ||
+                      rc == UV_EACCES)) {
+    int st = uv_fs_stat(NULL, &req, cwd, NULL);
+    cwd_bad = st < 0 || (req.statbuf.st_mode & S_IFMT) != S_IFDIR ||
+              uv_fs_access(NULL, &req, cwd, X_OK, NULL) < 0;
+    uv_fs_req_cleanup(&req);
+  }
+  lua_pushnil(L);
+  lua_pushstring(L, uv_err_name(rc));
+  if (cwd_bad)
+    lua_pushfstring(L, "cwd '%s': %s", cwd, uv_strerror(rc));
+  else
+    lua_pushfstring(L, "'%s': %s", cmd, rc == UV_ENOENT
+                    ? "command not found (no such file or directory)"
+                    : uv_strerror(rc));
+  return 3;
 }
 
 /* [-1, +(1|3), e] Checkpoint. core.process_spawn(spec) -> Process | nil,
@@ -301,6 +337,9 @@ static int l_process_spawn(lua_State *L) {
       lua_setiuservalue(L, 5, (int)i + 1);
     }
   }
+  lua_getfield(L, 1, "process_group");
+  if (lua_toboolean(L, -1)) opts.flags |= UV_PROCESS_DETACHED;  /* setsid */
+  lua_pop(L, 1);
   opts.exit_cb = on_proc_exit;
   opts.file = argv[0];
   opts.args = argv;
@@ -316,10 +355,11 @@ static int l_process_spawn(lua_State *L) {
       lua_pop(L, 1);
     }
     loom__handle_close(&p->h);
-    return loom__fail(L, rc);
+    return spawn_fail(L, rc, argv[0], opts.cwd);
   }
   p->pid = p->proc.pid;
   p->running = 1;
+  p->group = (opts.flags & UV_PROCESS_DETACHED) != 0;
   if (task_in_run(ctx, t)) {
     p->in_run = 1;
     ctx->nclosing++;        /* reaped by on_proc_exit; loom.run waits */
@@ -401,7 +441,7 @@ static int l_process_kill(lua_State *L) {
     lua_pushboolean(L, 0);
     return 1;
   }
-  rc = uv_process_kill(&p->proc, sig);
+  rc = proc_signal(p, sig);
   if (rc < 0) return loom__fail(L, rc);
   lua_pushboolean(L, 1);
   return 1;

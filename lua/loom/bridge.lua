@@ -68,6 +68,27 @@ end
 --   loom.sleep(0.02)
 --   print("loom sleep")
 -- end)
+-- luv's uv.run, refused where it would run the loop from inside itself: in
+-- a loom task or a callback while loom runs the loop (libuv's uv_run is not
+-- reentrant; the tasks would run inside the running one).
+local function guard_run(uv)
+  local raw_run = uv.run
+  if type(raw_run) ~= "function" or rawget(M, "_guarded") == raw_run then
+    return
+  end
+  local function run(...)
+    if core.loop_busy() then
+      error("loom.use_luv: uv.run() cannot be called from inside a loom "
+            .. "task or while loom runs the loop (libuv's loop is not "
+            .. "reentrant): wait with loom's calls (loom.await, loom.sleep) "
+            .. "instead", 2)
+    end
+    return raw_run(...)
+  end
+  uv.run = run
+  M._guarded = run
+end
+
 function M.use_luv()
   local uv = package.loaded.luv
   if uv == nil then
@@ -94,6 +115,7 @@ function M.use_luv()
     error("loom.use_luv: luv's version() did not return a number", 2)
   end
   core.luv_join(uv, v)
+  guard_run(uv)
   return uv
 end
 

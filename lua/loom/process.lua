@@ -22,7 +22,12 @@ local P = core.process_methods
 -- child's whole environment, a table `{ NAME = "value" }` (default: loom's
 -- own). Each of `stdin`, `stdout`, `stderr` is `"inherit"` (the default),
 -- `"null"` or `"pipe"`; piped ones are `Stream`s in `p.stdin`, `p.stdout`,
--- `p.stderr`.
+-- `p.stderr`. `process_group = true` starts the child as the leader of a
+-- new process group (and session): cancelling its wait, `p:kill` and the
+-- end of `loom.run` then signal the whole group, so the children a shell
+-- script starts go too. Without it only the direct child is signalled:
+-- `sh -c "sleep 30; echo"` leaves `sleep` running when the wait is
+-- cancelled.
 --
 -- A `Process` has `p.pid`, `p:wait()` and `p:kill([signal])`. No zombie is
 -- left: if the task waiting in `p:wait()` is cancelled, the child gets
@@ -34,6 +39,7 @@ local P = core.process_methods
 -- @tparam table spec
 -- @treturn Process
 -- @raise `loom.IOError` (op "spawn"), code `"ENOENT"` for a missing command
+-- (the message names the command, or the `cwd` when that is the cause)
 -- @usage
 -- local p = loom.process.spawn{ "sort", stdin = "pipe", stdout = "pipe" }
 function M.spawn(spec)
