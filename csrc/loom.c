@@ -8,6 +8,9 @@
 ** layer, lowest first (doc/DESIGN.md): a part may rely on the ones above
 ** it in the table having been opened.
 */
+#include <dlfcn.h>
+#include <string.h>
+
 #include "core/core.h"
 #include "sync/sync.h"
 #include "io/io.h"
@@ -52,6 +55,23 @@ static const loom_opener openers[] = {
   loom__luv_open,
 };
 
+/* Keep this library loaded for the life of the process. Lua unloads the
+** C libraries that `require` loaded when the state closes; but with a host
+** loop, the close callbacks of loom's handles run in the host's next
+** uv_run, after lua_close, and must still find their code (loom.h,
+** "Teardown"). */
+static void pin_library(void) {
+  static int pinned = 0;
+  Dl_info info;
+  void *self;
+  lua_CFunction opener = luaopen_loom_core;
+  if (pinned) return;
+  memcpy(&self, &opener, sizeof self);
+  if (dladdr(self, &info) != 0 && info.dli_fname != NULL &&
+      dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE) != NULL)
+    pinned = 1;
+}
+
 /* [-0, +1, m] Open loom.core in L's state: the first call makes the
 ** context and the module table; a later call (a host that opens it
 ** itself after `require "loom"`, say) returns the same table. */
@@ -64,6 +84,7 @@ LOOM_API int luaopen_loom_core(lua_State *L) {
     lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->r_core);
     return 1;
   }
+  pin_library();
   loom__ctx_open(L);
   ctx = loom__ctx(L);
   lua_newtable(L);

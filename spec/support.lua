@@ -57,6 +57,16 @@ function S.run_lua(code, secs)
   return tonumber(out:match("exit=(%d+)%s*$")), out
 end
 
+--- Run shell command `cmd` (with a timeout of `secs`, default 10 s);
+-- returns its exit status and its output (stdout and stderr).
+function S.run_cmd(cmd, secs)
+  local p = assert(io.popen(("timeout %d %s 2>&1; echo \"exit=$?\""):format(
+                            secs or 10, cmd)))
+  local out = p:read("a")
+  p:close()
+  return tonumber(out:match("exit=(%d+)%s*$")), out
+end
+
 --- Assert that at least `lo` seconds and less than `lo + slack` (default
 -- 0.25) passed since `t0` on loom's clock (exact lower bound, loose upper
 -- bound); returns the duration.

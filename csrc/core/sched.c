@@ -444,6 +444,12 @@ static int l_shutdown(lua_State *L) {
         kill_blocked(L, ctx, &ctx->started) == 0 && ++rounds > 2)
       break;
   }
+  /* Handles still closing and requests the cancelled tasks left running
+  ** in libuv's threadpool (a DNS lookup, a file read): wait for them, so
+  ** that after lua_close one uv_run of the host's loop frees everything
+  ** and uv_loop_close succeeds. */
+  while (ctx->nclosing > 0 && loom__loop_run(L, ctx, UV_RUN_ONCE)) {
+  }
   loom__loop_run(L, ctx, UV_RUN_NOWAIT);
   return 0;
 }

@@ -91,7 +91,10 @@
   X(shutdown_waits_for_cleanup)     \
   X(shutdown_then_start_again)      \
   X(teardown_pending_host_loop)     \
-  X(teardown_pending_own_loop)
+  X(teardown_pending_own_loop)      \
+  X(teardown_nowait_after_shutdown) \
+  X(teardown_nowait_no_shutdown)    \
+  X(open_twice_same_table)
 
 #define CTEST_DECLARE(name) int test_##name(void);
 TEST_LIST(CTEST_DECLARE)
@@ -105,6 +108,10 @@ TEST_LIST(CTEST_DECLARE)
 ** `host` (the test host's C functions) as globals, attached to 'loop'
 ** unless it is NULL. */
 lua_State *ct_state(uv_loop_t *loop);
+
+/* lua_close(L), one uv_run(UV_RUN_NOWAIT) of 'loop', then
+** uv_loop_close must return 0 (issue 10, item 12). */
+void ct_close_nowait(lua_State *L, uv_loop_t *loop);
 
 /* Run Lua 'code' (a chunk) in L; abort with the message if it fails. */
 void ct_run(lua_State *L, const char *code);

@@ -197,6 +197,22 @@ void ct_close(lua_State *L, uv_loop_t *loop) {
   }
 }
 
+/* Print what is still on 'loop' (a failing teardown test says what). */
+static void on_walk_print(uv_handle_t *h, void *arg) {
+  (void)arg;
+  fprintf(stderr, "  left on the loop: %s (active %d, closing %d)\n",
+          uv_handle_type_name(h->type), uv_is_active(h), uv_is_closing(h));
+}
+
+void ct_close_nowait(lua_State *L, uv_loop_t *loop) {
+  int rc;
+  lua_close(L);
+  uv_run(loop, UV_RUN_NOWAIT);
+  rc = uv_loop_close(loop);
+  if (rc != 0) uv_walk(loop, on_walk_print, NULL);
+  ASSERT_EQ(rc, 0);
+}
+
 static int saved_fd = -1;
 static FILE *capture = NULL;
 

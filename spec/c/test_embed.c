@@ -334,3 +334,65 @@ int test_teardown_pending_own_loop(void) {
   ct_close(L, NULL);
   return 0;
 }
+
+/* Every kind of handle and request loom makes, on a host loop: after
+** loom.shutdown and lua_close, one uv_run(UV_RUN_NOWAIT) frees
+** everything and the host's loop closes (issue 10, item 12). */
+int test_teardown_nowait_after_shutdown(void) {
+  uv_loop_t loop;
+  lua_State *L;
+  ASSERT_EQ(uv_loop_init(&loop), 0);
+  L = ct_state(&loop);
+  ct_run(L, "local l\n"
+            "loom.start(function() l = loom.tcp.listen('127.0.0.1', 0)\n"
+            "  loom.sleep(100) end)\n"
+            "loom.start(function() loom.dns.getaddrinfo('localhost') "
+            "loom.sleep(100) end)\n"
+            "loom.start(function() local f = loom.fs.open('/dev/null')\n"
+            "  f:read(1) loom.sleep(100) end)\n"
+            "loom.start(function() loom.signal.wait('SIGUSR2') end)\n"
+            "loom.start(function() loom.udp.bind('127.0.0.1', 0)"
+            ":receive_from() end)\n"
+            "loom.start(function() local p = loom.process.spawn"
+            "{ 'sleep', '5' } p:wait() end)\n"
+            "fut = host.future()\n"
+            "loom.start(function() fut:wait() end)");
+  ASSERT_EQ(uv_run(&loop, UV_RUN_NOWAIT), 1);
+  ct_run(L, "loom.shutdown()");
+  ct_close_nowait(L, &loop);
+  return 0;
+}
+
+/* The same without loom.shutdown: lua_close closes every handle (tasks
+** blocked on timers, streams, a listener, a signal, a future). */
+int test_teardown_nowait_no_shutdown(void) {
+  uv_loop_t loop;
+  lua_State *L;
+  ASSERT_EQ(uv_loop_init(&loop), 0);
+  L = ct_state(&loop);
+  ct_run(L, "loom.start(function() l = loom.tcp.listen('127.0.0.1', 0)\n"
+            "  loom.sleep(100) end)\n"
+            "loom.start(function() local s = loom.pipe.listen("
+            "os.tmpname() .. '.sock') s:accept() end)\n"
+            "loom.start(function() loom.signal.wait('SIGUSR2') end)\n"
+            "fut = host.future()\n"
+            "loom.start(function() fut:wait() end)\n"
+            "loom.run(function() loom.sleep(0.001) end)");
+  ASSERT_EQ(uv_run(&loop, UV_RUN_NOWAIT), 1);
+  ct_close_nowait(L, &loop);
+  return 0;
+}
+
+/* luaopen_loom_core called again on the same state returns the same
+** module table (a host that opens it itself after require "loom"). */
+int test_open_twice_same_table(void) {
+  lua_State *L = ct_state(NULL);
+  luaL_requiref(L, "loom.core", luaopen_loom_core, 0);
+  lua_pushcfunction(L, luaopen_loom_core);
+  lua_call(L, 0, 1);
+  ASSERT(lua_rawequal(L, -1, -2));
+  lua_pop(L, 2);
+  ct_run(L, "assert(loom.run(function() loom.sleep(0) return 1 end) == 1)");
+  ct_close(L, NULL);
+  return 0;
+}
