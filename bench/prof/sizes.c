@@ -1,6 +1,6 @@
 /*
 ** sizes.c: the bytes of loom's per-task structures (profiling aid, not a
-** benchmark). Built against csrc/internal.h:
+** benchmark). Built against csrc/core/core.h:
 **   cc -D_DEFAULT_SOURCE -I csrc $(pkg-config --cflags lua5.4 libuv) \
 **      bench/prof/sizes.c \
 **      -o build/bench/sizes && build/bench/sizes
@@ -10,7 +10,7 @@
 */
 #include <stdio.h>
 
-#include "internal.h"
+#include "core/core.h"
 
 int main(void) {
   printf("sizeof(loom_task)  = %3zu  (root scope %zu + the rest %zu)\n",

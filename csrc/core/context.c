@@ -199,7 +199,7 @@ void loom__class_extend(lua_State *L, loom_ctx *ctx, const char *name,
 void *loom__checkself(lua_State *L, int idx) {
   void *p = lua_touserdata(L, idx);
   if (p != NULL && lua_getmetatable(L, idx)) {
-    int same = lua_rawequal(L, -1, lua_upvalueindex(2));
+    int same = lua_topointer(L, -1) == lua_topointer(L, lua_upvalueindex(2));
     lua_pop(L, 1);
     if (same) return p;
   }

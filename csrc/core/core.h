@@ -33,7 +33,8 @@
 **  - scope->flags & SF_EFFECTIVE == own cancellation, or the parent's
 **    effective cancellation when the scope is not shielded;
 **  - a running or suspended task is anchored (task->ref in the anchor
-**    table), and its coroutine is its user value 1;
+**    table), and its coroutine is its user value 1; a finished task keeps
+**    its outcome there instead, and its coroutine goes back to the pool;
 **  - nothing in the engine raises inside a libuv callback: callbacks that
 **    need Lua go through one lua_pcall of a trampoline (DESIGN.md B1).
 */
@@ -172,7 +173,9 @@ struct loom_scope {
 
 struct loom_task {
   loom_scope root;          /* its own scope; root.timer is its sleep */
-  lua_State *co;            /* its coroutine (anchored as user value 1) */
+  lua_State *co;            /* its coroutine (user value 1) while it runs;
+                            ** NULL once finished: then user value 1 holds
+                            ** its outcome (loom__task_settle) */
   loom_scope *scope;        /* innermost scope it is in */
   loom_group *group;        /* group it belongs to, NULL for roots */
   loom_task *next, *prev;   /* ready queue or the lot it waits in */
@@ -291,6 +294,8 @@ struct loom_ctx {
   int r_names;            /* weak: task -> name */
   int r_task_mt;
   int r_task_main, r_msgh;
+  int r_pool;             /* reset coroutines of finished tasks, reused */
+  int pool_n;             /* how many (at most LOOM_POOL_MAX) */
   int r_cancelled[CR_COUNT];   /* one preallocated Cancelled per reason */
   int r_cancelled_mt, r_timeout_mt, r_taskcancelled_mt, r_errorgroup_mt;
   int r_interrupted_mt;
@@ -309,6 +314,10 @@ struct loom_ctx {
   int nhooks;
   void *io;               /* the I/O layer's state (io/handle.c) */
 };
+
+/* At most this many coroutines of finished tasks are kept for reuse: a
+** steady spawn-join workload then allocates no thread and no stack. */
+#define LOOM_POOL_MAX 1024
 
 /* Metatable names. */
 #define LOOM_TASK_MT "loom.Task"
@@ -502,6 +511,8 @@ void loom__push_name(lua_State *L, loom_ctx *ctx, loom_task *t, int idx);
 void loom__push_traceback(lua_State *L, loom_ctx *ctx, loom_task *t,
                           int named);
 int loom__push_outcome(lua_State *L, loom_ctx *ctx, loom_task *t, int tidx);
+int loom__task_push_value(lua_State *L, loom_task *t, int tidx, int i);
+void loom__task_settle(lua_State *L, loom_ctx *ctx, loom_task *t);
 void loom__task_open(lua_State *L, loom_ctx *ctx);
 
 /* {====================================================================

@@ -152,7 +152,7 @@ static int default_unhandled(lua_State *L) {
   msg = lua_tostring(L, -1);
   fprintf(stderr, "loom: unhandled error: %s\n", msg);
   if (t != NULL && t->state == TS_DONE && t->status == TO_ERROR &&
-      t->nres >= 2) {
+      t->nres >= 2 && t->co != NULL) {   /* reported before it settles */
     lua_pushvalue(t->co, 1);                    /* the task's error */
     lua_pushvalue(t->co, 2);                    /* and its traceback */
     lua_xmove(t->co, L, 2);

@@ -324,9 +324,8 @@ static int k_start(lua_State *L, int status, lua_KContext kc) {
   me->flags &= (unsigned char)~TF_JOINWAIT;
   if (child->flags & TF_STARTED) return me->nres;
   if (child->status == TO_ERROR) {
-    lua_pushvalue(child->co, 1);
-    lua_pushvalue(child->co, 2);
-    lua_xmove(child->co, L, 2);
+    loom__task_push_value(L, child, 2, 1);   /* its error, traceback */
+    loom__task_push_value(L, child, 2, 2);
     loom__stash_rethrow(L, ctx, me, -2, -1);
     lua_pop(L, 1);
     return lua_error(L);

@@ -76,6 +76,7 @@ static void task_finished(lua_State *L, loom_ctx *ctx, loom_task *t,
     lua_pop(L, 2);
   }
   loom__lot_wake_all(ctx, &t->joiners);
+  loom__task_settle(L, ctx, t);
   ctx->ntasks--;
   if (run_done(ctx)) uv_stop(ctx->loop);
   loom__unanchor(L, ctx, t->ref);

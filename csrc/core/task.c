@@ -9,8 +9,12 @@
 ** it with the task's name.
 **
 ** When a task finishes (sched.c ends it), its results (or [error,
-** traceback, raise order]) stay on its dead coroutine's stack: join, wait
-** and result copy them from there.
+** traceback, raise order]) are on its coroutine's stack; once its group
+** and joiners have been told, they move into the Task object (user value
+** 1: the one result itself, or a table of them) and the coroutine, reset,
+** goes to the context's pool, from which the next spawn takes it: a
+** steady spawn-join workload allocates no thread and no stack, and a
+** finished task that the program keeps costs its Task object only.
 */
 #include <math.h>
 #include <string.h>
@@ -91,7 +95,16 @@ loom_task *loom__new_task(lua_State *L, loom_ctx *ctx, int fidx, int nargs,
   memset(t, 0, sizeof(*t));
   lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->r_task_mt);
   lua_setmetatable(L, -2);
-  co = lua_newthread(L);                       /* [t co] */
+  if (ctx->pool_n > 0) {                       /* a reset coroutine */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->r_pool);
+    lua_rawgeti(L, -1, ctx->pool_n);
+    lua_pushnil(L);
+    lua_rawseti(L, -3, ctx->pool_n--);
+    lua_remove(L, -2);                         /* [t co] */
+    co = lua_tothread(L, -1);
+  } else {
+    co = lua_newthread(L);                     /* [t co] */
+  }
   if (nargs + 3 > LUA_MINSTACK && !lua_checkstack(co, nargs + 3))
     luaL_error(L, "loom: too many arguments for a task");
   lua_rawgeti(co, LUA_REGISTRYINDEX, ctx->r_task_main);
@@ -162,13 +175,70 @@ void loom__push_traceback(lua_State *L, loom_ctx *ctx, loom_task *t,
 
 /* [-0, +n, m] Push copies of the 'n' values at the bottom of the dead
 ** coroutine of 't'. */
-static int push_co_values(lua_State *L, loom_task *t, int n) {
+static int push_co_values(lua_State *L, loom_task *t, int tidx, int n) {
   int i;
   if (n + 2 > LUA_MINSTACK) luaL_checkstack(L, n, "too many results");
-  if (!lua_checkstack(t->co, n)) luaL_error(L, "loom: too many results");
-  for (i = 1; i <= n; i++) lua_pushvalue(t->co, i);
-  lua_xmove(t->co, L, n);
+  if (n == 0) return 0;
+  lua_getiuservalue(L, tidx, 1);        /* the outcome (loom__task_settle) */
+  if (t->status == TO_OK && t->nres == 1) return 1;
+  for (i = 1; i <= n; i++) lua_rawgeti(L, -i, i);
+  lua_remove(L, -(n + 1));
   return n;
+}
+
+/* [-0, +1, m] Push the 'i'-th value of the outcome of the finished task
+** 't' (its Task object at 'tidx'): a result, or for a failed task 1 the
+** error, 2 its traceback, 3 its raise order. */
+int loom__task_push_value(lua_State *L, loom_task *t, int tidx, int i) {
+  tidx = lua_absindex(L, tidx);
+  if (i > t->nres || t->status == TO_CANCELLED) {
+    lua_pushnil(L);
+  } else if (t->co != NULL) {                  /* not settled yet */
+    lua_pushvalue(t->co, i);
+    lua_xmove(t->co, L, 1);
+  } else if (lua_getiuservalue(L, tidx, 1) == LUA_TTABLE &&
+             !(t->status == TO_OK && t->nres == 1)) {
+    lua_rawgeti(L, -1, i);
+    lua_remove(L, -2);
+  }
+  return 1;
+}
+
+/* [-0, +0, m] The finished task 't' has told its group and joiners (the
+** scheduler, sched.c): move its outcome (the values on its coroutine's
+** stack) into its Task object, and reset the coroutine into the pool
+** (when it finished at its base level and the pool has room). */
+void loom__task_settle(lua_State *L, loom_ctx *ctx, loom_task *t) {
+  lua_State *co = t->co;
+  int n = t->status == TO_CANCELLED ? 0 : t->nres, i;
+  lua_Debug ar;
+  if (co == NULL) return;
+  luaL_checkstack(L, 4, NULL);
+  loom__push_task(L, ctx, t);                  /* [task] */
+  lua_getiuservalue(L, -1, 1);                 /* [task co] */
+  if (n == 1 && t->status == TO_OK) {
+    lua_pushvalue(co, 1);
+    lua_xmove(co, L, 1);
+  } else if (n == 0) {
+    lua_pushnil(L);
+  } else {
+    lua_createtable(L, n, 0);
+    for (i = 1; i <= n; i++) {
+      lua_pushvalue(co, i);
+      lua_xmove(co, L, 1);
+      lua_rawseti(L, -2, i);
+    }
+  }
+  lua_setiuservalue(L, -3, 1);                 /* [task co] */
+  t->co = NULL;
+  lua_settop(co, 0);
+  if (ctx->pool_n < LOOM_POOL_MAX && lua_status(co) == LUA_OK &&
+      !lua_getstack(co, 0, &ar)) {             /* dead at its base level */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->r_pool);
+    lua_insert(L, -2);                         /* [task pool co] */
+    lua_rawseti(L, -2, ++ctx->pool_n);
+  }
+  lua_settop(L, lua_gettop(L) - 2);
 }
 
 /* [-0, +n, e] The outcome of finished task 't' as join() gives it:
@@ -177,9 +247,9 @@ int loom__push_outcome(lua_State *L, loom_ctx *ctx, loom_task *t,
                        int tidx) {
   switch (t->status) {
     case TO_OK:
-      return push_co_values(L, t, t->nres);
+      return push_co_values(L, t, tidx, t->nres);
     case TO_ERROR:
-      push_co_values(L, t, 1);
+      loom__task_push_value(L, t, tidx, 1);
       return lua_error(L);
     default:
       loom__push_name(L, ctx, t, tidx);
@@ -228,10 +298,10 @@ static int k_wait(lua_State *L, int status, lua_KContext kc) {
   switch (t->status) {
     case TO_OK:
       lua_pushliteral(L, "ok");
-      return 1 + push_co_values(L, t, t->nres);
+      return 1 + push_co_values(L, t, 1, t->nres);
     case TO_ERROR:
       lua_pushliteral(L, "error");
-      return 1 + push_co_values(L, t, 1);
+      return 1 + loom__task_push_value(L, t, 1, 1);
     default:
       lua_pushliteral(L, "cancelled");
       return 1;
@@ -380,6 +450,8 @@ void loom__task_open(lua_State *L, loom_ctx *ctx) {
   lua_setfield(L, -2, "__mode");
   lua_setmetatable(L, -2);
   ctx->r_names = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_createtable(L, 64, 0);            /* the pool of reset coroutines */
+  ctx->r_pool = luaL_ref(L, LUA_REGISTRYINDEX);
   loom__class_open(L, ctx, &task_class);
   ctx->r_task_mt = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_pushlightuserdata(L, ctx);
