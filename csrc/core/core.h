@@ -248,6 +248,10 @@ struct loom_class {
                              ** the same C methods; or NULL */
 };
 
+/* At most this many coroutines of finished tasks are kept for reuse: a
+** steady spawn-join workload then allocates no thread and no stack. */
+#define LOOM_POOL_MAX 1024
+
 /* The handles a context owns; malloc'd, because libuv may hold them after
 ** the Lua state has gone (DESIGN.md B6). */
 typedef struct loom_handles {
@@ -294,8 +298,9 @@ struct loom_ctx {
   int r_names;            /* weak: task -> name */
   int r_task_mt;
   int r_task_main, r_msgh;
-  int r_pool;             /* reset coroutines of finished tasks, reused */
-  int pool_n;             /* how many (at most LOOM_POOL_MAX) */
+  int pool[LOOM_POOL_MAX];  /* anchor slots holding reset coroutines of
+                           ** finished tasks, for the next spawns */
+  int pool_n;
   int r_cancelled[CR_COUNT];   /* one preallocated Cancelled per reason */
   int r_cancelled_mt, r_timeout_mt, r_taskcancelled_mt, r_errorgroup_mt;
   int r_interrupted_mt;
@@ -315,9 +320,6 @@ struct loom_ctx {
   void *io;               /* the I/O layer's state (io/handle.c) */
 };
 
-/* At most this many coroutines of finished tasks are kept for reuse: a
-** steady spawn-join workload then allocates no thread and no stack. */
-#define LOOM_POOL_MAX 1024
 
 /* Metatable names. */
 #define LOOM_TASK_MT "loom.Task"

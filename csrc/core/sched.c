@@ -76,11 +76,9 @@ static void task_finished(lua_State *L, loom_ctx *ctx, loom_task *t,
     lua_pop(L, 2);
   }
   loom__lot_wake_all(ctx, &t->joiners);
-  loom__task_settle(L, ctx, t);
   ctx->ntasks--;
   if (run_done(ctx)) uv_stop(ctx->loop);
-  loom__unanchor(L, ctx, t->ref);
-  t->ref = LUA_NOREF;
+  loom__task_settle(L, ctx, t);             /* drops its anchor */
 }
 
 /* [-0, +0, m] End 't' with the error 'why' after misuse (a plain
@@ -471,8 +469,10 @@ static int l_stats(lua_State *L) {
     lua_pop(L, 1);
   }
   lua_pop(L, 1);
-  lua_pushinteger(L, n);
+  lua_pushinteger(L, n - ctx->pool_n);      /* pooled coroutines are not */
   lua_setfield(L, -2, "anchors");
+  lua_pushinteger(L, ctx->pool_n);
+  lua_setfield(L, -2, "pooled");
   loom__pushref(L, ctx, ctx->r_stash);
   lua_pushnil(L);
   n = 0;

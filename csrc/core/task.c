@@ -95,15 +95,21 @@ loom_task *loom__new_task(lua_State *L, loom_ctx *ctx, int fidx, int nargs,
   memset(t, 0, sizeof(*t));
   lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->r_task_mt);
   lua_setmetatable(L, -2);
-  if (ctx->pool_n > 0) {                       /* a reset coroutine */
-    lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->r_pool);
-    lua_rawgeti(L, -1, ctx->pool_n);
-    lua_pushnil(L);
-    lua_rawseti(L, -3, ctx->pool_n--);
-    lua_remove(L, -2);                         /* [t co] */
+  if (ctx->pool_n > 0) {
+    /* A reset coroutine of a finished task, in an anchor slot that the new
+    ** task takes over. */
+    int ref = ctx->pool[--ctx->pool_n];
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->r_anchor);     /* [t anchors] */
+    lua_rawgeti(L, -1, ref);                          /* [t anchors co] */
     co = lua_tothread(L, -1);
+    lua_pushvalue(L, -3);
+    lua_rawseti(L, -3, ref);                          /* anchors[ref] = t */
+    lua_remove(L, -2);                                /* [t co] */
+    t->ref = ref;
   } else {
-    co = lua_newthread(L);                     /* [t co] */
+    co = lua_newthread(L);                            /* [t co] */
+    lua_pushvalue(L, -2);
+    t->ref = loom__anchor(L, ctx);
   }
   if (nargs + 3 > LUA_MINSTACK && !lua_checkstack(co, nargs + 3))
     luaL_error(L, "loom: too many arguments for a task");
@@ -112,8 +118,6 @@ loom_task *loom__new_task(lua_State *L, loom_ctx *ctx, int fidx, int nargs,
   for (i = 0; i <= nargs; i++) lua_pushvalue(L, fidx + i);
   lua_xmove(L, co, nargs + 1);                 /* fn, args -> co */
   lua_setiuservalue(L, -2, 1);                 /* [t] */
-  lua_pushvalue(L, -1);
-  t->ref = loom__anchor(L, ctx);
   t->co = co;
   t->group = g;
   t->id = ctx->next_id++;
@@ -206,19 +210,17 @@ int loom__task_push_value(lua_State *L, loom_task *t, int tidx, int i) {
 
 /* [-0, +0, m] The finished task 't' has told its group and joiners (the
 ** scheduler, sched.c): move its outcome (the values on its coroutine's
-** stack) into its Task object, and reset the coroutine into the pool
-** (when it finished at its base level and the pool has room). */
+** stack) into its Task object, and let go of its anchor: the slot keeps
+** the coroutine, reset, for the next spawn (when the pool has room), or is
+** freed. */
 void loom__task_settle(lua_State *L, loom_ctx *ctx, loom_task *t) {
   lua_State *co = t->co;
   int n = t->status == TO_CANCELLED ? 0 : t->nres, i;
-  lua_Debug ar;
-  if (co == NULL) return;
-  luaL_checkstack(L, 4, NULL);
-  loom__push_task(L, ctx, t);                  /* [task] */
-  lua_getiuservalue(L, -1, 1);                 /* [task co] */
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->r_anchor);     /* [anchors] */
+  lua_rawgeti(L, -1, t->ref);                          /* [anchors task] */
+  lua_getiuservalue(L, -1, 1);                      /* [anchors task co] */
   if (n == 1 && t->status == TO_OK) {
-    lua_pushvalue(co, 1);
-    lua_xmove(co, L, 1);
+    lua_xmove(co, L, 1);                       /* the one result */
   } else if (n == 0) {
     lua_pushnil(L);
   } else {
@@ -229,16 +231,20 @@ void loom__task_settle(lua_State *L, loom_ctx *ctx, loom_task *t) {
       lua_rawseti(L, -2, i);
     }
   }
-  lua_setiuservalue(L, -3, 1);                 /* [task co] */
+  lua_setiuservalue(L, -3, 1);                 /* [anchors task co] */
   t->co = NULL;
   lua_settop(co, 0);
-  if (ctx->pool_n < LOOM_POOL_MAX && lua_status(co) == LUA_OK &&
-      !lua_getstack(co, 0, &ar)) {             /* dead at its base level */
-    lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->r_pool);
-    lua_insert(L, -2);                         /* [task pool co] */
-    lua_rawseti(L, -2, ++ctx->pool_n);
+  /* It returned from its main function (or was closed): it is at its base
+  ** level with nothing pending, as a new coroutine. */
+  if (ctx->pool_n < LOOM_POOL_MAX && lua_status(co) == LUA_OK) {
+    lua_rawseti(L, -3, t->ref);                /* anchors[ref] = co */
+    ctx->pool[ctx->pool_n++] = t->ref;
+    lua_pop(L, 2);
+  } else {
+    lua_pop(L, 3);
+    loom__unanchor(L, ctx, t->ref);
   }
-  lua_settop(L, lua_gettop(L) - 2);
+  t->ref = LUA_NOREF;
 }
 
 /* [-0, +n, e] The outcome of finished task 't' as join() gives it:
@@ -450,8 +456,6 @@ void loom__task_open(lua_State *L, loom_ctx *ctx) {
   lua_setfield(L, -2, "__mode");
   lua_setmetatable(L, -2);
   ctx->r_names = luaL_ref(L, LUA_REGISTRYINDEX);
-  lua_createtable(L, 64, 0);            /* the pool of reset coroutines */
-  ctx->r_pool = luaL_ref(L, LUA_REGISTRYINDEX);
   loom__class_open(L, ctx, &task_class);
   ctx->r_task_mt = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_pushlightuserdata(L, ctx);
