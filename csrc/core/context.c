@@ -51,6 +51,13 @@ void loom__pushref(lua_State *L, loom_ctx *ctx, int ref) {
   lua_rawgeti(L, LUA_REGISTRYINDEX, ref);
 }
 
+/* [-0, +0, -] A free slot of the anchor table, for the caller to fill
+** (loom__anchor, or the spawn path, which has the table on the stack). */
+int loom__anchor_slot(loom_ctx *ctx) {
+  return ctx->anchor_nfree > 0 ? ctx->anchor_free[--ctx->anchor_nfree]
+                               : ++ctx->anchor_top;
+}
+
 /* [-1, +0, m] Pop the top value into the anchor table; return its ref
 ** (a positive slot; LUA_REFNIL for nil). Slots are recycled through a C
 ** free list, so anchoring is one table store (luaL_ref also reads the
@@ -62,8 +69,7 @@ int loom__anchor(lua_State *L, loom_ctx *ctx) {
     lua_pop(L, 1);
     return LUA_REFNIL;
   }
-  ref = ctx->anchor_nfree > 0 ? ctx->anchor_free[--ctx->anchor_nfree]
-                              : ++ctx->anchor_top;
+  ref = loom__anchor_slot(ctx);
   lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->r_anchor);
   lua_insert(L, -2);
   lua_rawseti(L, -2, ref);
@@ -199,7 +205,7 @@ void loom__class_extend(lua_State *L, loom_ctx *ctx, const char *name,
 void *loom__checkself(lua_State *L, int idx) {
   void *p = lua_touserdata(L, idx);
   if (p != NULL && lua_getmetatable(L, idx)) {
-    int same = lua_topointer(L, -1) == lua_topointer(L, lua_upvalueindex(2));
+    int same = lua_rawequal(L, -1, lua_upvalueindex(2));
     lua_pop(L, 1);
     if (same) return p;
   }
@@ -332,7 +338,7 @@ void loom__ctx_open(lua_State *L) {
   ctx->next_id = 1;
   ctx->r_unhandled = LUA_NOREF;
   for (i = 0; i < CR_COUNT; i++) ctx->r_cancelled[i] = LUA_NOREF;
-  lua_newtable(L);
+  lua_createtable(L, 256, 0);           /* the anchor table */
   ctx->r_anchor = luaL_ref(L, LUA_REGISTRYINDEX);
 }
 

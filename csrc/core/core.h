@@ -402,6 +402,7 @@ static inline void *loom__checkudata(lua_State *L, int arg, const char *mt) {
 loom_ctx *loom__ctx(lua_State *L);
 void loom__ctx_open(lua_State *L);
 void loom__pushref(lua_State *L, loom_ctx *ctx, int ref);
+int loom__anchor_slot(loom_ctx *ctx);
 int loom__anchor(lua_State *L, loom_ctx *ctx);
 void loom__unanchor(lua_State *L, loom_ctx *ctx, int ref);
 void loom__release_later(loom_ctx *ctx, int ref);

@@ -107,9 +107,12 @@ loom_task *loom__new_task(lua_State *L, loom_ctx *ctx, int fidx, int nargs,
     lua_remove(L, -2);                                /* [t co] */
     t->ref = ref;
   } else {
-    co = lua_newthread(L);                            /* [t co] */
+    lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->r_anchor);     /* [t anchors] */
+    t->ref = loom__anchor_slot(ctx);
     lua_pushvalue(L, -2);
-    t->ref = loom__anchor(L, ctx);
+    lua_rawseti(L, -2, t->ref);                       /* anchors[ref] = t */
+    lua_pop(L, 1);
+    co = lua_newthread(L);                            /* [t co] */
   }
   if (nargs + 3 > LUA_MINSTACK && !lua_checkstack(co, nargs + 3))
     luaL_error(L, "loom: too many arguments for a task");
