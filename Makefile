@@ -7,7 +7,7 @@ LUA      ?= lua5.4
 BUSTED   ?= busted
 CC       ?= cc
 PKGS     := lua5.4 liblua5.4-dev libuv1-dev lua-busted lua-luv
-BENCH_PKGS := lua-luv lua-cqueues
+BENCH_PKGS := lua-luv lua-cqueues gnuplot-nox valgrind
 
 LUA_CFLAGS := $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
 LUA_LIBS   := $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4)
@@ -101,9 +101,12 @@ demo: packages
 	@echo "==> $(HOST) (examples/host.c)"
 	@$(HOST)
 
+# The workload tables, then the scaling run (N = 10^4, 10^5, 10^6) and its
+# plot, build/bench/scaling.png; BENCHMARKS.md says how to read them.
 bench: bench-packages
 	@$(MAKE) --no-print-directory all
 	@sh bench/run.sh
+	@BENCH_SCALE=1 sh bench/run.sh
 
 asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan \

@@ -33,6 +33,7 @@ build = {
         "csrc/core/context.c",
         "csrc/core/errors.c",
         "csrc/core/group.c",
+        "csrc/core/introspect.c",
         "csrc/core/parking.c",
         "csrc/core/sched.c",
         "csrc/core/scope.c",

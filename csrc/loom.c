@@ -26,6 +26,7 @@ static const loom_opener openers[] = {
   loom__sleep_open,
   loom__task_open,
   loom__group_open,
+  loom__introspect_open,
   loom__sched_open,
   /* sync/: synchronisation objects */
   loom__event_open,

@@ -29,7 +29,7 @@ local LAYERS = {
 -- The engine's files, lowest first (csrc/core/core.h lists them too).
 local CORE_ORDER = { "args", "context", "wait", "parking", "clock",
                      "errors", "traceback", "scope", "sleep", "task",
-                     "group", "sched" }
+                     "group", "introspect", "sched" }
 
 local function sh(cmd)
   local p = assert(io.popen(cmd))

@@ -168,17 +168,37 @@ int loom__error(lua_State *L, const char *fmt, ...) {
 ** core.mark_sources)? */
 static int in_loom_source(lua_State *L, int level) {
   lua_Debug ar;
-  int in = 0;
-  if (!lua_getstack(L, level, &ar) || !lua_checkstack(L, 3)) return 0;
+  if (!lua_getstack(L, level, &ar)) return 0;
   lua_getinfo(L, "S", &ar);
-  if (ar.what == NULL || strcmp(ar.what, "Lua") != 0) return 0;
-  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &sources_key) == LUA_TTABLE) {
-    lua_pushstring(L, ar.source);
-    in = lua_rawget(L, -2) != LUA_TNIL;
-    lua_pop(L, 1);
-  }
-  lua_pop(L, 1);
+  return loom__loom_frame(L, &ar);
+}
+
+/* [-0, +0, -] Is the frame 'ar' (its "S" information filled, of any
+** thread of L's state) a Lua function of one of loom's Lua modules? The
+** set is keyed by the address of the source name, which lives as long as
+** those modules' functions (always: package.loaded keeps them). */
+int loom__loom_frame(lua_State *L, const lua_Debug *ar) {
+  int in = 0, top = lua_gettop(L);
+  if (ar->what == NULL || ar->what[0] != 'L' || !lua_checkstack(L, 2))
+    return 0;
+  if (lua_rawgetp(L, LUA_REGISTRYINDEX, &sources_key) == LUA_TTABLE)
+    in = lua_rawgetp(L, -1, ar->source) != LUA_TNIL;
+  lua_settop(L, top);
   return in;
+}
+
+/* [-0, +0, -] The level of the first Lua function calling the running C
+** function that is not in one of loom's Lua modules (1 when the user
+** called it), with its "Sl" information in '*ar'; 0 when there is none.
+** C functions between them (an xpcall of with_group) are passed over. */
+int loom__user_level(lua_State *L, lua_Debug *ar) {
+  int level;
+  for (level = 1; lua_getstack(L, level, ar); level++) {
+    lua_getinfo(L, "Sl", ar);
+    if (ar->what != NULL && ar->what[0] != 'C' && !loom__loom_frame(L, ar))
+      return level;
+  }
+  return 0;
 }
 
 /* [-0, +1, v] The error of a misuse of the running C function (outside of
@@ -278,9 +298,8 @@ static int l_mark_sources(lua_State *L) {
       lua_Debug ar;
       lua_pushvalue(L, -1);
       lua_getinfo(L, ">S", &ar);
-      lua_pushstring(L, ar.source);
       lua_pushboolean(L, 1);
-      lua_rawset(L, 2);                   /* sources[source] = true */
+      lua_rawsetp(L, 2, ar.source);       /* sources[&source] = true */
     }
     lua_pop(L, 1);
   }

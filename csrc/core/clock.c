@@ -18,12 +18,6 @@
 
 #include "core.h"
 
-/* [-0, +0, -] The time on loom's clock, in seconds. */
-double loom__now(loom_ctx *ctx) {
-  if (ctx != NULL && ctx->virtual_clock) return ctx->vnow;
-  return (double)uv_hrtime() / 1e9;
-}
-
 /* [-0, +0, -] Initialise a timer that is not queued. */
 void loom__timer_init(loom_timer *tm) {
   tm->when = HUGE_VAL;

@@ -25,6 +25,7 @@
 **   sleep.c      loom.sleep: the timer of a task's root scope
 **   task.c       Task objects: creation, names, outcomes, join
 **   group.c      task groups
+**   introspect.c loom.tree: the live tasks, what they wait on
 **   sched.c      the resume loop, the end of a task, loom.run
 **
 ** Invariants:
@@ -185,6 +186,12 @@ struct loom_task {
   int ref;                  /* anchor while alive, LUA_NOREF after */
   unsigned id;              /* N of the default name task-N */
   int nres;                 /* before the first run: nargs; after: nres */
+  int line;                 /* spawned_at: the line of the spawning call */
+  const char *src;          /* and its chunk's source name (a string the
+                            ** context keeps: task.c, "Spawn sites") */
+  const char *what;         /* what it waits on ("sleep", "tcp read"...),
+                            ** NULL when it does not wait */
+  double since;             /* when it began to wait (loom.now) */
   unsigned char state;      /* TS_* */
   unsigned char status;     /* TO_* */
   unsigned char wake;       /* TW_* */
@@ -298,6 +305,8 @@ struct loom_ctx {
   int r_names;            /* weak: task -> name */
   int r_task_mt;
   int r_task_main, r_msgh;
+  int r_sites;            /* function -> its source (task.c, weak) */
+  int spawn_sites;        /* record t.spawned_at (loom.configure) */
   int pool[LOOM_POOL_MAX];  /* anchor slots holding reset coroutines of
                            ** finished tasks, for the next spawns */
   int pool_n;
@@ -353,6 +362,11 @@ int loom__error(lua_State *L, const char *fmt, ...);
 /* [-0, +1, v] luaL_error at the level of the first caller outside loom's
 ** Lua modules: misuse (outside of a task, from a nested coroutine). */
 int loom__misuse_error(lua_State *L, const char *fmt, ...);
+/* [-0, +0, -] Is frame 'ar' ("S" filled) in one of loom's Lua modules? */
+int loom__loom_frame(lua_State *L, const lua_Debug *ar);
+/* [-0, +0, -] The level of the first Lua caller outside loom's Lua
+** modules ("Sl" in 'ar'), or 0. */
+int loom__user_level(lua_State *L, lua_Debug *ar);
 /* [-0, +0, v] The error of loom__checkinteger at 'arg'. */
 int loom__integer_error(lua_State *L, int arg);
 lua_Integer loom__optinteger(lua_State *L, int arg, lua_Integer def);
@@ -424,6 +438,11 @@ int loom__ensure_loop(loom_ctx *ctx);
 /* The token yielded by the suspend primitive (DESIGN.md B3). */
 extern const char loom__token;
 
+/* Name what the running task 't' is about to wait on (a static string:
+** "event", "tcp read"...), for loom.tree, loom.dump and the deadlock
+** error; loom__suspend then records when the wait began. */
+#define loom__waiting(t, w) ((void)((t)->what = (w)))
+
 loom_task *loom__running(lua_State *L, loom_ctx *ctx);
 int loom__suspend(lua_State *L, loom_task *t, loom_abort_fn abort,
                   void *wait_obj, lua_KFunction k);
@@ -447,7 +466,13 @@ int loom__lot_wake_all(loom_ctx *ctx, loom_lot *lot);
 /* {====================================================================
 ** clock.c: time, the deadline heap and its one uv_timer_t
 ** ===================================================================== */
-double loom__now(loom_ctx *ctx);
+
+/* [-0, +0, -] The time on loom's clock, in seconds: monotonic (uv_hrtime:
+** uv_now is cached per loop turn), or the virtual clock of the specs. */
+static inline double loom__now(loom_ctx *ctx) {
+  if (ctx != NULL && ctx->virtual_clock) return ctx->vnow;
+  return (double)uv_hrtime() / 1e9;
+}
 void loom__timer_init(loom_timer *tm);
 void loom__timer_set(lua_State *L, loom_ctx *ctx, loom_timer *tm,
                      double when, loom_fire_fn fire);
@@ -511,6 +536,7 @@ loom_task *loom__new_task(lua_State *L, loom_ctx *ctx, int fidx, int nargs,
                           loom_scope *parent, loom_group *g);
 void loom__push_task(lua_State *L, loom_ctx *ctx, loom_task *t);
 void loom__push_name(lua_State *L, loom_ctx *ctx, loom_task *t, int idx);
+void loom__push_spawned_at(lua_State *L, loom_task *t);
 void loom__push_traceback(lua_State *L, loom_ctx *ctx, loom_task *t,
                           int named);
 int loom__push_outcome(lua_State *L, loom_ctx *ctx, loom_task *t, int tidx);
@@ -524,6 +550,12 @@ void loom__task_open(lua_State *L, loom_ctx *ctx);
 void loom__group_child_done(lua_State *L, loom_ctx *ctx, loom_task *t);
 void loom__group_abandon(lua_State *L, loom_ctx *ctx, loom_group *g);
 void loom__group_open(lua_State *L, loom_ctx *ctx);
+
+/* {====================================================================
+** introspect.c: loom.tree, what blocked tasks wait on
+** ===================================================================== */
+void loom__push_waiting(lua_State *L, loom_ctx *ctx, loom_task *t);
+void loom__introspect_open(lua_State *L, loom_ctx *ctx);
 
 /* {====================================================================
 ** sched.c: the resume loop, the end of a task, loom.run

@@ -179,6 +179,7 @@ static int k_group_exit(lua_State *L, int status, lua_KContext kc) {
     ** (it is open until this point): wait for that child too. */
     g->flags |= GF_JOINING;
     t->flags |= TF_JOINWAIT;
+    loom__waiting(t, "group");
     return loom__suspend(L, t, NULL, g, k_group_exit);
   }
   t->flags &= (unsigned char)~TF_JOINWAIT;
@@ -237,6 +238,7 @@ static int l_group_exit(lua_State *L) {
   if (g->nlive > 0) {
     g->flags |= GF_JOINING;
     t->flags |= TF_JOINWAIT;
+    loom__waiting(t, "group");
     return loom__suspend(L, t, NULL, g, k_group_exit);
   }
   return k_group_exit(L, LUA_OK, (lua_KContext)t);
@@ -259,6 +261,7 @@ static int wait_for_room(lua_State *L, loom_ctx *ctx, loom_group *g,
   loom_task *me;
   if (g->limit == 0 || g->nlive < g->limit) return 0;
   me = loom__checkpoint_enter(L, ctx);
+  loom__waiting(me, "group limit");
   *yielded = loom__lot_park(L, me, &g->slots, k);
   return 1;
 }
@@ -359,6 +362,7 @@ static int k_start_room(lua_State *L, int status, lua_KContext kc) {
   lua_settop(L, 2);
   me->flags |= TF_JOINWAIT;
   loom__lot_push(&child->joiners, me);
+  loom__waiting(me, "start");
   return loom__suspend(L, me, NULL, &child->joiners, k_start);
 }
 

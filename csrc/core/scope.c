@@ -249,6 +249,7 @@ static int k_yielded(lua_State *L, int status, lua_KContext kc) {
 /* [-0, +0, y] Yield the running task 't' to the other ready tasks (the
 ** second half of a checkpoint; sleep(0) too). */
 int loom__yield_now(lua_State *L, loom_ctx *ctx, loom_task *t) {
+  loom__waiting(t, NULL);                  /* ready, not waiting */
   loom__enqueue(ctx, t);
   return loom__suspend(L, t, NULL, NULL, k_yielded);
 }

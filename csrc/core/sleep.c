@@ -36,6 +36,7 @@ static int sleep_abort(loom_ctx *ctx, loom_task *t) {
 static int sleep_until(lua_State *L, loom_ctx *ctx, loom_task *t,
                        double when) {
   if (when <= loom__now(ctx)) return loom__yield_now(L, ctx, t);
+  loom__waiting(t, "sleep");
   if (when == HUGE_VAL)   /* forever: only a cancellation wakes it */
     return loom__suspend(L, t, sleep_abort, NULL, k_slept);
   loom__timer_set(L, ctx, &t->root.timer, when, sleep_fire);

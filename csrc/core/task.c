@@ -79,6 +79,89 @@ static int task_main(lua_State *co) {
 ** Creating and finishing tasks
 ** ===================================================================== */
 
+/* {====================================================================
+** Spawn sites
+** =====================================================================
+** t.spawned_at is the line of the call that created the task: the first
+** Lua caller outside loom's own Lua modules (so a task spawned by
+** `l:serve` gets the user's line), and its chunk's source name. Finding
+** a function's source costs far more than its current line, so the
+** context caches it per function (ctx->r_sites, weak keys: function ->
+** its source string, or true for a function of loom's modules); the
+** strings themselves are kept for good in the same table (string ->
+** string), since a task's record points into one after its function has
+** gone. */
+
+/* [-0, +0, m] Record where 't' is being spawned from. */
+static void task_site(lua_State *L, loom_ctx *ctx, loom_task *t) {
+  lua_Debug ar;
+  int level, sites = lua_gettop(L) + 1;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->r_sites);          /* [sites] */
+  for (level = 1; lua_getstack(L, level, &ar); level++) {
+    lua_getinfo(L, "fl", &ar);                          /* [sites fn] */
+    if (ar.currentline <= 0) {               /* C, or no line info */
+      lua_pop(L, 1);
+      continue;
+    }
+    lua_pushvalue(L, -1);
+    if (lua_rawget(L, sites) == LUA_TNIL) {         /* [sites fn v] */
+      lua_pop(L, 1);
+      lua_pushvalue(L, -1);
+      lua_getinfo(L, ">S", &ar);                        /* [sites fn] */
+      if (loom__loom_frame(L, &ar)) {
+        lua_pushboolean(L, 1);
+      } else {
+        lua_pushstring(L, ar.source);
+        lua_pushvalue(L, -1);
+        if (lua_rawget(L, sites) == LUA_TSTRING) {  /* the kept copy */
+          lua_replace(L, -2);
+        } else {
+          lua_pop(L, 1);
+          lua_pushvalue(L, -1);
+          lua_pushvalue(L, -1);
+          lua_rawset(L, sites);                 /* sites[s] = s */
+        }
+      }
+      lua_pushvalue(L, -2);
+      lua_pushvalue(L, -2);
+      lua_rawset(L, sites);                     /* sites[fn] = s | true */
+    }                                               /* [sites fn v] */
+    if (lua_type(L, -1) == LUA_TSTRING) {
+      t->src = lua_tostring(L, -1);
+      t->line = ar.currentline;
+      break;
+    }
+    lua_pop(L, 2);                         /* a loom frame: go on up */
+  }
+  lua_settop(L, sites - 1);
+}
+
+/* [-0, +1, m] Push t.spawned_at, "file:line" (the file as Lua's
+** tracebacks show it), or nil when unknown (spawned from C). */
+void loom__push_spawned_at(lua_State *L, loom_task *t) {
+  const char *src = t->src;
+  if (src == NULL) {
+    lua_pushnil(L);
+  } else if (*src == '@' || *src == '=') {
+    size_t n = strlen(src + 1);
+    if (*src == '@' && n > 45)             /* as luaO_chunkid: the end */
+      lua_pushfstring(L, "...%s:%d", src + 1 + n - 42, t->line);
+    else
+      lua_pushfstring(L, "%s:%d", src + 1, t->line);
+  } else {
+    const char *nl = strchr(src, '\n');
+    size_t n = nl != NULL ? (size_t)(nl - src) : strlen(src);
+    if (n > 30) n = 30;
+    lua_pushliteral(L, "[string \"");
+    lua_pushlstring(L, src, n);
+    lua_pushfstring(L, "%s\"]:%d", (nl != NULL || n < strlen(src)) ? "..."
+                    : "", t->line);
+    lua_concat(L, 3);
+  }
+}
+
+/* }==================================================================== */
+
 /* [-0, +1, m] Create a task running the callable at 'fidx' with the
 ** 'nargs' values after it, child of scope 'parent' and member of group
 ** 'g' (NULL for roots); queue it and push its Task object. */
@@ -91,15 +174,20 @@ loom_task *loom__new_task(lua_State *L, loom_ctx *ctx, int fidx, int nargs,
   /* A C function may push LUA_MINSTACK values; check only beyond that. */
   if (nargs + 5 > LUA_MINSTACK)
     luaL_checkstack(L, nargs + 5, "too many arguments");
-  t = (loom_task *)lua_newuserdatauv(L, sizeof(loom_task), 1);
+  t = (loom_task *)lua_newuserdatauv(L, sizeof(loom_task), 2);
   memset(t, 0, sizeof(*t));
+  if (ctx->spawn_sites) task_site(L, ctx, t);
   lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->r_task_mt);
   lua_setmetatable(L, -2);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->r_anchor);       /* [t anchors] */
+  if (ctx->current != NULL) {                 /* t.parent, user value 2 */
+    lua_rawgeti(L, -1, ctx->current->ref);
+    lua_setiuservalue(L, -3, 2);
+  }
   if (ctx->pool_n > 0) {
     /* A reset coroutine of a finished task, in an anchor slot that the new
     ** task takes over. */
     int ref = ctx->pool[--ctx->pool_n];
-    lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->r_anchor);     /* [t anchors] */
     lua_rawgeti(L, -1, ref);                          /* [t anchors co] */
     co = lua_tothread(L, -1);
     lua_pushvalue(L, -3);
@@ -107,7 +195,6 @@ loom_task *loom__new_task(lua_State *L, loom_ctx *ctx, int fidx, int nargs,
     lua_remove(L, -2);                                /* [t co] */
     t->ref = ref;
   } else {
-    lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->r_anchor);     /* [t anchors] */
     t->ref = loom__anchor_slot(ctx);
     lua_pushvalue(L, -2);
     lua_rawseti(L, -2, t->ref);                       /* anchors[ref] = t */
@@ -287,6 +374,7 @@ static int wait_done(lua_State *L, loom_ctx *ctx, loom_task *t,
   loom_task *me = loom__checkpoint_enter(L, ctx);
   if (t->state == TS_DONE) return k(L, LUA_OK, (lua_KContext)me);
   if (t == me) return luaL_error(L, "loom: a task cannot wait for itself");
+  loom__waiting(me, "join");
   return loom__lot_park(L, me, &t->joiners, k);
 }
 
@@ -376,6 +464,10 @@ static int l_task_index(lua_State *L) {
     lua_pushstring(L, status_names[t->status]);
   else if (k != NULL && strcmp(k, "name") == 0)
     loom__push_name(L, ctx, t, 1);
+  else if (k != NULL && strcmp(k, "spawned_at") == 0)
+    loom__push_spawned_at(L, t);
+  else if (k != NULL && strcmp(k, "parent") == 0)
+    lua_getiuservalue(L, 1, 2);
   else
     lua_pushnil(L);
   return 1;
@@ -459,6 +551,13 @@ void loom__task_open(lua_State *L, loom_ctx *ctx) {
   lua_setfield(L, -2, "__mode");
   lua_setmetatable(L, -2);
   ctx->r_names = luaL_ref(L, LUA_REGISTRYINDEX);
+  lua_newtable(L);                      /* the spawn sites' sources */
+  lua_createtable(L, 0, 1);
+  lua_pushliteral(L, "k");
+  lua_setfield(L, -2, "__mode");
+  lua_setmetatable(L, -2);
+  ctx->r_sites = luaL_ref(L, LUA_REGISTRYINDEX);
+  ctx->spawn_sites = 1;
   loom__class_open(L, ctx, &task_class);
   ctx->r_task_mt = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_pushlightuserdata(L, ctx);

@@ -34,12 +34,18 @@ loom_task *loom__running(lua_State *L, loom_ctx *ctx) {
   return t;
 }
 
-/* [-0, +0, y] Suspend the running task 't' on a wait. 'abort' tears the
-** wait down when a scope cancels it (NULL: not abortable); 'k' continues
-** the calling C function once the scheduler resumes the task. */
+/* [-0, +0, y] Suspend the running task 't' on a wait (named beforehand
+** with loom__waiting; a task put back in the ready queue is not waiting).
+** 'abort' tears the wait down when a scope cancels it (NULL: not
+** abortable); 'k' continues the calling C function once the scheduler
+** resumes the task. Called from a C function of loom (its upvalue 1 is the
+** context). */
 int loom__suspend(lua_State *L, loom_task *t, loom_abort_fn abort,
                   void *wait_obj, lua_KFunction k) {
-  if (t->state == TS_RUNNING) t->state = TS_WAITING;
+  if (t->state == TS_RUNNING) {
+    t->state = TS_WAITING;
+    if (t->what != NULL) t->since = loom__now(loom_ctxup(L));
+  }
   t->abort = abort;
   t->wait_obj = wait_obj;
   lua_pushlightuserdata(L, (void *)&loom__token);
@@ -87,5 +93,6 @@ void loom__wake(loom_ctx *ctx, loom_task *t, int reason) {
   t->flags &= (unsigned char)~TF_JOINWAIT;
   t->abort = NULL;
   t->wait_obj = NULL;
+  t->what = NULL;
   loom__enqueue(ctx, t);
 }

@@ -94,6 +94,7 @@ static int k_await_called(lua_State *L, int status, lua_KContext kc) {
   loom__check_cancel(L, ctx, t);
   c->state = AW_PENDING;
   c->waiter = t;
+  loom__waiting(t, "await");
   return loom__suspend(L, t, await_abort, c, k_await_woken);
 }
 

@@ -291,6 +291,7 @@ static int l_future_wait(lua_State *L) {
     return k_future_wait(L, LUA_OK, (lua_KContext)t);
   if (f->waiters.n == 0) loom__poster_hold(f->fs->poster, 1);
   loom__lot_push(&f->waiters, t);
+  loom__waiting(t, "future");
   return loom__suspend(L, t, future_abort, f, k_future_wait);
 }
 

@@ -53,6 +53,7 @@ int loom__gai_wait(lua_State *L, loom_ctx *ctx, loom_task *t,
                       hints);
   if (rc < 0) return loom__req_fail(L, &q->r, rc);
   q->r.flags |= RQ_SUBMITTED;
+  loom__waiting(t, "dns");
   return loom__req_wait(L, t, &q->r, loom__req_abort_detach, k);
 }
 

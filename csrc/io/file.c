@@ -215,7 +215,10 @@ static int file_read(lua_State *L, loom_ctx *ctx, loom_task *t) {
       }
       return 1;
     }
-    if (f->seq_busy) return loom__lot_park(L, t, &f->seq_lot, k_read_lock);
+    if (f->seq_busy) {
+      loom__waiting(t, "fs read");
+      return loom__lot_park(L, t, &f->seq_lot, k_read_lock);
+    }
   }
   if (n == 0) {
     lua_pushliteral(L, "");
@@ -320,8 +323,10 @@ static int file_write(lua_State *L, loom_ctx *ctx, loom_task *t) {
   lua_Integer off = lua_isnil(L, 3) ? -1 : lua_tointeger(L, 3);
   fs_req *q;
   int rc;
-  if (off < 0 && f->seq_busy)
+  if (off < 0 && f->seq_busy) {
+    loom__waiting(t, "fs write");
     return loom__lot_park(L, t, &f->seq_lot, k_write_lock);
+  }
   if (len == 0) {
     lua_pushvalue(L, 1);
     return 1;
@@ -431,6 +436,7 @@ static int l_file_close(lua_State *L) {
   q = loom__fs_req_new(L, ctx, FK_CLOSE);
   rc = loom__file_close_with(ctx, f, q);
   if (rc < 0) return loom__req_fail(L, &q->r, rc);
+  loom__waiting(t, "fs close");
   return loom__req_wait(L, t, &q->r, loom__req_abort_detach, k_close);
 }
 

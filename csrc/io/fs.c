@@ -40,11 +40,31 @@ fs_req *loom__fs_req_new(lua_State *L, loom_ctx *ctx, int kind) {
   return q;
 }
 
+/* What a task waits on in an fs request of type 't'. */
+static const char *fs_what(uv_fs_type t) {
+  switch (t) {
+    case UV_FS_OPEN: return "fs open";
+    case UV_FS_CLOSE: return "fs close";
+    case UV_FS_READ: return "fs read";
+    case UV_FS_WRITE: return "fs write";
+    case UV_FS_STAT: return "fs stat";
+    case UV_FS_LSTAT: return "fs lstat";
+    case UV_FS_FSTAT: return "fs fstat";
+    case UV_FS_UNLINK: return "fs unlink";
+    case UV_FS_MKDIR: return "fs mkdir";
+    case UV_FS_RMDIR: return "fs rmdir";
+    case UV_FS_RENAME: return "fs rename";
+    case UV_FS_SCANDIR: return "fs scandir";
+    default: return "fs";
+  }
+}
+
 /* [-0, +?, y] Wait for 'q' (submitted with result 'rc'), or fail. */
 int loom__fs_go(lua_State *L, loom_task *t, fs_req *q, int rc,
                 lua_KFunction k) {
   if (rc < 0) return loom__req_fail(L, &q->r, rc);
   q->r.flags |= RQ_SUBMITTED;
+  loom__waiting(t, fs_what(q->fs.fs_type));
   return loom__req_wait(L, t, &q->r, loom__req_abort_detach, k);
 }
 

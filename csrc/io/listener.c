@@ -79,6 +79,7 @@ static int accept_op(lua_State *L, loom_ctx *ctx, loom_listener *l,
     return loom__fail(L, e);
   }
   if (again) loom__check_cancel(L, ctx, t);
+  loom__waiting(t, l->kind == LOOM_TCP ? "tcp accept" : "pipe accept");
   return loom__lot_park(L, t, &l->acceptors, k_accept);
 }
 

@@ -59,6 +59,7 @@ static int l_pipe_connect(lua_State *L) {
   cr = loom__connect_new(L, ctx);
   uv_pipe_connect(&cr->c, &s->u.pipe, path, loom__on_connect);
   cr->r.flags |= RQ_SUBMITTED;                      /* index 3: cr */
+  loom__waiting(t, "pipe connect");
   return loom__req_wait(L, t, &cr->r, loom__connect_abort,
                         k_pipe_connected);
 }

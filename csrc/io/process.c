@@ -424,10 +424,12 @@ static int l_process_wait(lua_State *L) {
     if (!p->running) loom__check_cancel(L, ctx, t);   /* raises */
     proc_terminate(ctx, p, 1);                       /* then reap it */
     loom__lot_push(&p->waiters, t);
+    loom__waiting(t, "process wait");
     return loom__suspend(L, t, NULL, p, k_wait);
   }
   if (!p->running) return push_status(L, p);
   loom__lot_push(&p->waiters, t);
+  loom__waiting(t, "process wait");
   return loom__suspend(L, t, wait_abort, p, k_wait);
 }
 

@@ -182,6 +182,7 @@ static int l_signal_wait(lua_State *L) {
   if (rc < 0) return loom__fail(L, rc);
   loom__lot_push(&w->waiters, t);
   watch_settle(st, w);
+  loom__waiting(t, "signal");
   return loom__suspend(L, t, sigwait_abort, w, k_sigwait);
 }
 

@@ -221,6 +221,7 @@ static int read_op(lua_State *L, loom_ctx *ctx, loom_stream *s,
     s->reader = NULL;
     return loom__fail(L, rc);
   }
+  loom__waiting(t, s->kind == LOOM_TCP ? "tcp read" : "pipe read");
   return loom__suspend(L, t, read_abort, s, k_read);
 }
 

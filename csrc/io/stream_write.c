@@ -118,6 +118,7 @@ static int l_stream_write(lua_State *L) {
   if (rc < 0) return loom__req_fail(L, &q->r, rc);
   q->r.flags |= RQ_SUBMITTED;
   s->nwrites++;
+  loom__waiting(t, s->kind == LOOM_TCP ? "tcp write" : "pipe write");
   return loom__req_wait(L, t, &q->r, write_abort, k_req_done);
 }
 
@@ -140,6 +141,7 @@ static int l_stream_shutdown(lua_State *L) {
   if (rc < 0) return loom__req_fail(L, &q->r, rc);
   q->r.flags |= RQ_SUBMITTED;
   s->shut = 1;
+  loom__waiting(t, s->kind == LOOM_TCP ? "tcp shutdown" : "pipe shutdown");
   return loom__req_wait(L, t, &q->r, write_abort, k_req_done);
 }
 

@@ -109,6 +109,7 @@ static int connect_next(lua_State *L, loom_ctx *ctx, loom_task *t,
       continue;
     }
     cr->r.flags |= RQ_SUBMITTED;
+    loom__waiting(t, "tcp connect");
     return loom__req_wait(L, t, &cr->r, loom__connect_abort, k_connected);
   }
   return loom__fail(L, a->err != 0 ? a->err : UV_EADDRNOTAVAIL);

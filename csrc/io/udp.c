@@ -204,6 +204,7 @@ static int udp_receive(lua_State *L, loom_task *t) {
   }
   loom__lot_push(&o->receivers, t);
   udp_update_ref(o);
+  loom__waiting(t, "udp receive");
   return loom__suspend(L, t, receive_abort, &o->receivers, k_receive);
 }
 
@@ -292,6 +293,7 @@ static int l_udp_send_to(lua_State *L) {
                    on_send);
   if (rc < 0) return loom__req_fail(L, &q->r, rc);
   q->r.flags |= RQ_SUBMITTED | RQ_NOCANCEL;
+  loom__waiting(t, "udp send");
   return loom__req_wait(L, t, &q->r, loom__req_abort_detach, k_send);
 }
 

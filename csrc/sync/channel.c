@@ -226,6 +226,7 @@ static int l_chan_send(lua_State *L) {
   loom__check_cancel(L, ctx, t);
   lua_settop(L, 2);
   if (chan_put(L, ctx, ch, 2)) return 0;
+  loom__waiting(t, "channel send");
   return loom__lot_park(L, t, &ch->sendq, k_chan_send);
 }
 
@@ -253,6 +254,7 @@ static int chan_receive(lua_State *L, loom_ctx *ctx, loom_task *t,
     lua_pushnil(L);
     return 1;
   }
+  loom__waiting(t, "channel receive");
   return loom__lot_park(L, t, &ch->recvq, k_chan_receive);
 }
 

@@ -88,6 +88,7 @@ static int k_cond_wait(lua_State *L, int status, lua_KContext kc) {
   if (lk->owner != t->id) {      /* not handed the lock: aborted */
     if (lk->owner != 0) {
       loom__lot_push(&lk->waiters, t);
+      loom__waiting(t, "lock");
       return loom__suspend(L, t, loom__lot_abort, &lk->waiters,
                            k_cond_wait);
     }
@@ -109,6 +110,7 @@ static int l_cond_wait(lua_State *L) {
   lua_settop(L, 1);
   lua_pushboolean(L, 0);          /* [c aborted] */
   loom__lock_handoff(ctx, c->lock);
+  loom__waiting(t, "condition");
   return loom__lot_park(L, t, &c->waiters, k_cond_wait);
 }
 

@@ -62,6 +62,7 @@ static int l_event_wait(lua_State *L) {
   loom_task *t = loom__checkpoint_enter(L, ctx);
   if (ev->set) return 0;
   lua_settop(L, 1);
+  loom__waiting(t, "event");
   return loom__lot_park(L, t, &ev->waiters, k_event_wait);
 }
 

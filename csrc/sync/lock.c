@@ -81,6 +81,7 @@ int loom__lock_acquire(lua_State *L, loom_ctx *ctx, sync_lock *lk) {
   loom_task *t = loom__checkpoint_enter(L, ctx);
   lua_settop(L, 1);
   if (!lock_try(L, t, lk)) return 0;
+  loom__waiting(t, "lock");
   return loom__lot_park(L, t, &lk->waiters, k_lock_acquire);
 }
 
@@ -141,6 +142,7 @@ int loom__lock_with(lua_State *L, loom_ctx *ctx, sync_lock *lk) {
   t = loom__checkpoint_enter(L, ctx);
   if (!lock_try(L, t, lk))
     return loom__sync_with_call(L, ctx, k_lock_with_done);
+  loom__waiting(t, "lock");
   return loom__lot_park(L, t, &lk->waiters, k_lock_with);
 }
 

@@ -78,6 +78,7 @@ static int l_sem_acquire(lua_State *L) {
     s->value--;
     return 0;
   }
+  loom__waiting(t, "semaphore");
   return loom__lot_park(L, t, &s->waiters, k_sem_acquire);
 }
 
@@ -122,6 +123,7 @@ static int l_sem_with(lua_State *L) {
     s->value--;
     return loom__sync_with_call(L, ctx, k_sem_with_done);
   }
+  loom__waiting(t, "semaphore");
   return loom__lot_park(L, t, &s->waiters, k_sem_with);
 }
 
