@@ -94,6 +94,7 @@ build = {
     ["loom.fs"] = "lua/loom/fs.lua",
     ["loom.process"] = "lua/loom/process.lua",
     ["loom.signal"] = "lua/loom/signal.lua",
+    ["loom.introspect"] = "lua/loom/introspect.lua",
   },
   install = {
     -- The embedding header; `luarocks show --rock-dir loom` tells where.

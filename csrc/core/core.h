@@ -187,7 +187,7 @@ struct loom_task {
   unsigned id;              /* N of the default name task-N */
   int nres;                 /* before the first run: nargs; after: nres */
   int line;                 /* spawned_at: the line of the spawning call */
-  const char *src;          /* and its chunk's source name (a string the
+  const char *src;          /* and its chunk's short name (a string the
                             ** context keeps: task.c, "Spawn sites") */
   const char *what;         /* what it waits on ("sleep", "tcp read"...),
                             ** NULL when it does not wait */
@@ -305,8 +305,9 @@ struct loom_ctx {
   int r_names;            /* weak: task -> name */
   int r_task_mt;
   int r_task_main, r_msgh;
-  int r_sites;            /* function -> its source (task.c, weak) */
+  int r_sites;            /* function -> its short source (task.c, weak) */
   int spawn_sites;        /* record t.spawned_at (loom.configure) */
+  int full_tracebacks;    /* keep loom's frames (loom.configure) */
   int pool[LOOM_POOL_MAX];  /* anchor slots holding reset coroutines of
                            ** finished tasks, for the next spawns */
   int pool_n;
@@ -505,6 +506,7 @@ void loom__stash_rethrow(lua_State *L, loom_ctx *ctx, loom_task *t,
 lua_Integer loom__stash_take(lua_State *L, loom_ctx *ctx, loom_task *t,
                              int errindex, int *named);
 void loom__stash_clear(lua_State *L, loom_ctx *ctx, loom_task *t);
+void loom__traceback(lua_State *L, loom_ctx *ctx, lua_State *L1, int level);
 void loom__traceback_open(lua_State *L, loom_ctx *ctx);
 
 /* {====================================================================
@@ -555,6 +557,7 @@ void loom__group_open(lua_State *L, loom_ctx *ctx);
 ** introspect.c: loom.tree, what blocked tasks wait on
 ** ===================================================================== */
 void loom__push_waiting(lua_State *L, loom_ctx *ctx, loom_task *t);
+void loom__push_blocked(lua_State *L, loom_ctx *ctx);
 void loom__introspect_open(lua_State *L, loom_ctx *ctx);
 
 /* {====================================================================

@@ -64,23 +64,24 @@ static int task_shielded(loom_task *t) {
   return 0;
 }
 
-/* [-0, +1, m] Push the description of scope 's' of a task: "group",
-** "timeout", "move_on", "scope", "shield", with its deadline and state. */
+/* [-0, +1, m] Push the description of scope 's' of a task: { kind =
+** "group" | "timeout" | "move_on" | "scope" | "shield", deadline = (when, or
+** nil), cancelled = (boolean) }. */
 static void push_scope_desc(lua_State *L, loom_ctx *ctx, loom_scope *s) {
-  luaL_Buffer b;
   const char *kind = s->kind == SK_GROUP ? "group"
                      : (s->flags & SF_SHIELD) ? "shield"
                      : (s->flags & SF_TIMEOUT) ? "timeout"
                      : s->timer.when != HUGE_VAL ? "move_on" : "scope";
-  luaL_buffinit(L, &b);
-  luaL_addstring(&b, kind);
+  (void)ctx;
+  lua_createtable(L, 0, 3);
+  lua_pushstring(L, kind);
+  lua_setfield(L, -2, "kind");
   if (s->timer.when != HUGE_VAL && s->kind == SK_USER) {
-    lua_pushfstring(L, " (deadline in %f s)",
-                    (lua_Number)(s->timer.when - loom__now(ctx)));
-    luaL_addvalue(&b);
+    lua_pushnumber(L, (lua_Number)s->timer.when);
+    lua_setfield(L, -2, "deadline");
   }
-  if (s->flags & SF_CANCELLED) luaL_addstring(&b, " [cancelled]");
-  luaL_pushresult(&b);
+  lua_pushboolean(L, (s->flags & SF_CANCELLED) != 0);
+  lua_setfield(L, -2, "cancelled");
 }
 
 /* [-0, +1, m] Push the node of the live task 't' (its children table
@@ -93,7 +94,7 @@ static void push_node(lua_State *L, loom_ctx *ctx, loom_task *t) {
   loom_scope *s;
   int n = 0;
   luaL_checkstack(L, 6, NULL);
-  lua_createtable(L, 0, 10);
+  lua_createtable(L, 0, 12);
   loom__push_name(L, ctx, t, 0);
   lua_setfield(L, -2, "name");
   lua_pushstring(L, status_names[t->status]);
@@ -112,6 +113,10 @@ static void push_node(lua_State *L, loom_ctx *ctx, loom_task *t) {
   }
   lua_pushboolean(L, task_shielded(t));
   lua_setfield(L, -2, "shielded");
+  lua_pushboolean(L, t->scope != NULL && (t->scope->flags & SF_EFFECTIVE));
+  lua_setfield(L, -2, "cancelled");
+  lua_pushinteger(L, (lua_Integer)t->id);
+  lua_setfield(L, -2, "id");
   lua_pushstring(L, t->state == TS_READY ? "ready"
                     : t->state == TS_RUNNING ? "running" : "waiting");
   lua_setfield(L, -2, "state");
@@ -148,7 +153,8 @@ static void push_tree(lua_State *L, loom_ctx *ctx, loom_scope *top) {
     } else {
       for (;;) {                   /* leave x, then its ancestors */
         if (x == top) return;
-        if (x->kind == SK_TASK) add_child(L, lua_gettop(L) - 1);
+        if (x->kind == SK_TASK && x->owner != NULL)
+          add_child(L, lua_gettop(L) - 1);
         if (x->next != NULL) {
           x = x->next;
           break;
@@ -160,6 +166,52 @@ static void push_tree(lua_State *L, loom_ctx *ctx, loom_scope *top) {
       luaL_checkstack(L, 8, "loom.tree: tasks nested too deeply");
       push_node(L, ctx, x->owner);
     }
+  }
+}
+
+/* [-0, +0, -] The scope after 'x' in a preorder walk of the subtree of
+** 'top' (NULL at its end). */
+static loom_scope *next_scope(loom_scope *x, loom_scope *top) {
+  if (x->child != NULL) return x->child;
+  for (; x != top; x = x->parent)
+    if (x->next != NULL) return x->next;
+  return NULL;
+}
+
+#define BLOCKED_MAX 50    /* tasks listed in a deadlock error */
+
+/* [-0, +1, m] Push the list of the blocked tasks of loom.run's tree (all
+** but loom.start's), for its deadlock error: one "\n\ttask 'NAME' waiting
+** for WHAT (spawned at FILE:LINE)" per task, at most BLOCKED_MAX. */
+void loom__push_blocked(lua_State *L, loom_ctx *ctx) {
+  loom_scope *c, *x;
+  int n = 0;
+  luaL_checkstack(L, 8, NULL);
+  lua_pushliteral(L, "");                                 /* [list] */
+  for (c = ctx->top.child; c != NULL; c = c->next) {
+    if (c == &ctx->started) continue;
+    for (x = c; x != NULL; x = next_scope(x, c)) {
+      loom_task *t = x->owner;
+      if (x->kind != SK_TASK || t == NULL || t->state != TS_WAITING)
+        continue;
+      if (n++ >= BLOCKED_MAX) continue;
+      lua_pushliteral(L, "\n\ttask '");
+      loom__push_name(L, ctx, t, 0);
+      lua_pushliteral(L, "' waiting for ");
+      loom__push_waiting(L, ctx, t);
+      if (t->src != NULL) {
+        lua_pushliteral(L, " (spawned at ");
+        loom__push_spawned_at(L, t);
+        lua_pushliteral(L, ")");
+        lua_concat(L, 8);                        /* [list + line] */
+      } else {
+        lua_concat(L, 5);
+      }
+    }
+  }
+  if (n > BLOCKED_MAX) {
+    lua_pushfstring(L, "\n\t... and %d more", n - BLOCKED_MAX);
+    lua_concat(L, 2);
   }
 }
 
@@ -202,7 +254,16 @@ static int l_configure_spawn_sites(lua_State *L) {
   return 0;
 }
 
+/* [-1, +0, -] core.configure_internal_frames(on): tracebacks keep the
+** frames of loom's machinery (off by default, traceback.c). */
+static int l_configure_internal_frames(lua_State *L) {
+  loom_ctx *ctx = loom_ctxup(L);
+  ctx->full_tracebacks = lua_toboolean(L, 1);
+  return 0;
+}
+
 static const luaL_Reg introspect_funcs[] = {
+  {"configure_internal_frames", l_configure_internal_frames},
   {"tree", l_tree},
   {"configure_spawn_sites", l_configure_spawn_sites},
   {NULL, NULL}

@@ -93,7 +93,7 @@ static void task_kill(lua_State *L, loom_ctx *ctx, loom_task *t,
   if (why == NULL) lua_xmove(co, L, 1);   /* the error value on top of co */
   else lua_pushstring(L, why);
   /* Where the task stopped, taken before its stack goes. */
-  luaL_traceback(L, co, NULL, 0);              /* [err tb] */
+  loom__traceback(L, ctx, co, 0);              /* [err tb] */
   ctx->current = t;
   if (lua_closethread(co, L) != LUA_OK) {
     /* A closing method failed: its error replaces the original
@@ -344,7 +344,7 @@ again:
 ** finished (loom__run_done). If the loop runs dry first, every task is
 ** blocked with nothing left to wake it: cancel the run's tasks; if some are
 ** still blocked after that (shielded), close them. Returns 1 if a deadlock
-** happened. */
+** happened, having pushed the list of the tasks blocked then. */
 static int run_until_done(lua_State *L, loom_ctx *ctx, loom_task *root) {
   int deadlock = 0;
   for (;;) {
@@ -354,6 +354,7 @@ static int run_until_done(lua_State *L, loom_ctx *ctx, loom_task *root) {
     if (alive || ctx->ready_head != NULL) continue;
     if (!deadlock) {
       deadlock = 1;
+      loom__push_blocked(L, ctx);       /* for the error: who waited */
       cancel_run(ctx);
     } else if (kill_run_blocked(L, ctx) == 0) {
       break;  /* cannot happen: a join always waits on a blocked task */
@@ -407,7 +408,8 @@ static int l_run(lua_State *L) {
   }
   if (deadlock && t->status != TO_ERROR)
     return luaL_error(L, "loom.run: deadlock: every task was blocked with "
-                      "nothing left to wake it; they were cancelled");
+                      "nothing left to wake it; they were cancelled. "
+                      "Blocked tasks:%s", lua_tostring(L, 2));
   return loom__push_outcome(L, ctx, t, 1);
 }
 

@@ -87,7 +87,7 @@ static int task_main(lua_State *co) {
 ** `l:serve` gets the user's line), and its chunk's source name. Finding
 ** a function's source costs far more than its current line, so the
 ** context caches it per function (ctx->r_sites, weak keys: function ->
-** its source string, or true for a function of loom's modules); the
+** its short source name, or true for a function of loom's modules); the
 ** strings themselves are kept for good in the same table (string ->
 ** string), since a task's record points into one after its function has
 ** gone. */
@@ -111,7 +111,7 @@ static void task_site(lua_State *L, loom_ctx *ctx, loom_task *t) {
       if (loom__loom_frame(L, &ar)) {
         lua_pushboolean(L, 1);
       } else {
-        lua_pushstring(L, ar.source);
+        lua_pushstring(L, ar.short_src);
         lua_pushvalue(L, -1);
         if (lua_rawget(L, sites) == LUA_TSTRING) {  /* the kept copy */
           lua_replace(L, -2);
@@ -139,25 +139,8 @@ static void task_site(lua_State *L, loom_ctx *ctx, loom_task *t) {
 /* [-0, +1, m] Push t.spawned_at, "file:line" (the file as Lua's
 ** tracebacks show it), or nil when unknown (spawned from C). */
 void loom__push_spawned_at(lua_State *L, loom_task *t) {
-  const char *src = t->src;
-  if (src == NULL) {
-    lua_pushnil(L);
-  } else if (*src == '@' || *src == '=') {
-    size_t n = strlen(src + 1);
-    if (*src == '@' && n > 45)             /* as luaO_chunkid: the end */
-      lua_pushfstring(L, "...%s:%d", src + 1 + n - 42, t->line);
-    else
-      lua_pushfstring(L, "%s:%d", src + 1, t->line);
-  } else {
-    const char *nl = strchr(src, '\n');
-    size_t n = nl != NULL ? (size_t)(nl - src) : strlen(src);
-    if (n > 30) n = 30;
-    lua_pushliteral(L, "[string \"");
-    lua_pushlstring(L, src, n);
-    lua_pushfstring(L, "%s\"]:%d", (nl != NULL || n < strlen(src)) ? "..."
-                    : "", t->line);
-    lua_concat(L, 3);
-  }
+  if (t->src == NULL) lua_pushnil(L);
+  else lua_pushfstring(L, "%s:%d", t->src, t->line);
 }
 
 /* }==================================================================== */
@@ -245,10 +228,49 @@ void loom__push_name(lua_State *L, loom_ctx *ctx, loom_task *t, int idx) {
   lua_pushfstring(L, "task-%d", (int)t->id);
 }
 
+#define CHAIN_MAX 20    /* tasks shown in a traceback's spawn chain */
+
+/* [-0, +1, m] Push the spawn chain of the live task 't', for the end of its
+** tracebacks: "spawn chain:\n\ttask 'NAME' spawned at FILE:LINE" for it,
+** then its parent, up to the root (at most CHAIN_MAX lines). */
+static void push_spawn_chain(lua_State *L, loom_ctx *ctx, loom_task *t) {
+  int n = 0;
+  luaL_checkstack(L, 8, NULL);
+  lua_pushliteral(L, "\nspawn chain:");                      /* [s] */
+  loom__push_task(L, ctx, t);                          /* [s task] */
+  while (lua_type(L, -1) == LUA_TUSERDATA) {
+    loom_task *u = (loom_task *)lua_touserdata(L, -1);
+    if (n++ == CHAIN_MAX) {
+      lua_pushliteral(L, "\n\t...");
+      lua_rotate(L, -2, 1);                      /* [s "..." task] */
+      lua_pop(L, 1);
+      lua_concat(L, 2);
+      return;
+    }
+    lua_pushliteral(L, "\n\ttask '");
+    loom__push_name(L, ctx, u, -2);
+    if (u->src != NULL) {
+      lua_pushliteral(L, "' spawned at ");
+      loom__push_spawned_at(L, u);
+      lua_concat(L, 4);
+    } else {
+      lua_pushliteral(L, "'");
+      lua_concat(L, 3);
+    }                                          /* [s task line] */
+    lua_rotate(L, -3, -1);                      /* [task line s] */
+    lua_rotate(L, -2, 1);                       /* [task s line] */
+    lua_concat(L, 2);                           /* [task s'] */
+    lua_insert(L, -2);                          /* [s' task] */
+    lua_getiuservalue(L, -1, 2);               /* [s' task parent] */
+    lua_remove(L, -2);
+  }
+  lua_pop(L, 1);
+}
+
 /* [-1, +1, m] Head the traceback on top (a string, or nil when none was
-** recorded) with the name of the live task 't': "in task 'NAME':\n...".
-** A traceback already 'named' (taken over from another task) is left as
-** it is. */
+** recorded) with the name of the live task 't' and end it with its spawn
+** chain: "in task 'NAME':\n...\nspawn chain:...". A traceback already
+** 'named' (taken over from another task) is left as it is. */
 void loom__push_traceback(lua_State *L, loom_ctx *ctx, loom_task *t,
                           int named) {
   if (named && lua_type(L, -1) == LUA_TSTRING) return;
@@ -260,7 +282,8 @@ void loom__push_traceback(lua_State *L, loom_ctx *ctx, loom_task *t,
   loom__push_name(L, ctx, t, 0);
   lua_pushliteral(L, "':\n");
   lua_rotate(L, -4, -1);                 /* [prefix name ":\n" tb] */
-  lua_concat(L, 4);
+  push_spawn_chain(L, ctx, t);
+  lua_concat(L, 5);
 }
 
 /* {====================================================================
@@ -323,6 +346,15 @@ void loom__task_settle(lua_State *L, loom_ctx *ctx, loom_task *t) {
   }
   lua_setiuservalue(L, -3, 1);                 /* [anchors task co] */
   t->co = NULL;
+  /* A finished task forgets a finished parent: a chain of tasks each
+  ** spawning its successor then ending keeps no memory (the live task
+  ** holds its finished parent, that one nothing). */
+  if (lua_getiuservalue(L, -2, 2) == LUA_TUSERDATA &&
+      ((loom_task *)lua_touserdata(L, -1))->state == TS_DONE) {
+    lua_pushnil(L);
+    lua_setiuservalue(L, -4, 2);
+  }
+  lua_pop(L, 1);
   lua_settop(co, 0);
   /* It returned from its main function (or was closed): it is at its base
   ** level with nothing pending, as a new coroutine. */

@@ -11,6 +11,8 @@
 ** takes it (task.c, loom__push_traceback); a traceback taken over from
 ** another task is already headed ("named").
 */
+#include <string.h>
+
 #include "core.h"
 
 /* {====================================================================
@@ -112,6 +114,135 @@ lua_Integer loom__stash_take(lua_State *L, loom_ctx *ctx, loom_task *t,
   return (lua_Integer)++ctx->err_seq;
 }
 
+/* {====================================================================
+** Tracebacks without loom's own frames
+** =====================================================================
+** As luaL_traceback, but leaving out the frames of loom's machinery, as
+** Trio hides its own: the Lua functions of loom's modules (with_group,
+** the I/O wrappers), the C functions they call (xpcall), loom's C
+** functions (those whose first upvalue is the context: the task body at
+** the bottom of every task, core.*) and the tail-call marks of those
+** frames. What is left is the user's code, from the raise point down to
+** the task's function. loom.configure{ internal_frames = true } keeps
+** everything (for work on loom itself). */
+
+#define TB_FIRST 10     /* frames shown before a long stack's gap */
+#define TB_LAST 11      /* and after it, as luaL_traceback */
+
+/* [-0, +0, -] Is the function on top of L one of loom's C functions? */
+static int loom_cfunction(lua_State *L, loom_ctx *ctx) {
+  int mine = 0;
+  if (lua_iscfunction(L, -1) && lua_getupvalue(L, -1, 1) != NULL) {
+    mine = lua_touserdata(L, -1) == (void *)ctx;
+    lua_pop(L, 1);
+  }
+  return mine;
+}
+
+/* [-0, +0, -] Is frame 'level' of L1 (its "Slnt" information in '*ar')
+** part of loom's machinery? */
+static int hidden_frame(lua_State *L, loom_ctx *ctx, lua_State *L1,
+                        int level, lua_Debug *ar) {
+  lua_Debug up;
+  int hidden;
+  if (ctx->full_tracebacks) return 0;
+  if (*ar->what != 'C') return loom__loom_frame(L, ar);
+  lua_getinfo(L, "f", ar);                  /* the function, on L */
+  hidden = loom_cfunction(L, ctx);
+  lua_pop(L, 1);
+  if (!hidden && lua_getstack(L1, level + 1, &up)) {
+    lua_getinfo(L1, "S", &up);                  /* called by loom's Lua? */
+    hidden = loom__loom_frame(L, &up);
+  }
+  return hidden;
+}
+
+/* [-0, +1, m] Push the global name ("string.format", "loom.sleep") of the
+** function of frame 'ar', found in package.loaded as luaL_traceback
+** finds it; returns 0 (pushing nothing) if it has none. */
+static int push_global_name(lua_State *L, lua_Debug *ar) {
+  int top = lua_gettop(L);
+  lua_getinfo(L, "f", ar);                      /* [f] */
+  lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);   /* [f loaded] */
+  lua_pushnil(L);
+  while (lua_next(L, top + 2) != 0) {             /* [f loaded mod m] */
+    if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TTABLE) {
+      lua_pushnil(L);
+      while (lua_next(L, -2) != 0) {        /* [f loaded mod m k v] */
+        if (lua_type(L, -2) == LUA_TSTRING && lua_rawequal(L, -1, top + 1)) {
+          const char *mod = lua_tostring(L, -4);
+          if (strcmp(mod, LUA_GNAME) == 0)
+            lua_pushvalue(L, -2);
+          else
+            lua_pushfstring(L, "%s.%s", mod, lua_tostring(L, -2));
+          lua_replace(L, top + 1);
+          lua_settop(L, top + 1);
+          return 1;
+        }
+        lua_pop(L, 1);
+      }
+    }
+    lua_pop(L, 1);
+  }
+  lua_settop(L, top);
+  return 0;
+}
+
+/* [-0, +0, m] Add "file:line: in function 'name'" for frame 'ar' to 'b'
+** (the words of luaL_traceback). */
+static void add_frame(luaL_Buffer *b, lua_Debug *ar) {
+  lua_State *L = b->L;
+  if (ar->currentline <= 0)
+    lua_pushfstring(L, "\n\t%s: in ", ar->short_src);
+  else
+    lua_pushfstring(L, "\n\t%s:%d: in ", ar->short_src, ar->currentline);
+  luaL_addvalue(b);
+  if (push_global_name(L, ar)) {
+    lua_pushfstring(L, "function '%s'", lua_tostring(L, -1));
+    lua_remove(L, -2);
+  } else if (*ar->namewhat != '\0') {
+    lua_pushfstring(L, "%s '%s'", ar->namewhat, ar->name);
+  } else if (*ar->what == 'm') {
+    lua_pushliteral(L, "main chunk");
+  } else if (*ar->what != 'C') {
+    lua_pushfstring(L, "function <%s:%d>", ar->short_src, ar->linedefined);
+  } else {
+    lua_pushliteral(L, "?");
+  }
+  luaL_addvalue(b);
+  if (ar->istailcall) luaL_addstring(b, "\n\t(...tail calls...)");
+}
+
+/* [-0, +1, m] Push the traceback of L1 from 'level' on, without loom's
+** own frames: "stack traceback:\n\t...". */
+void loom__traceback(lua_State *L, loom_ctx *ctx, lua_State *L1, int level) {
+  luaL_Buffer b;
+  lua_Debug ar;
+  int lv, n = 0, i = 0;
+  luaL_checkstack(L, 8, NULL);
+  for (lv = level; lua_getstack(L1, lv, &ar); lv++) {     /* count them */
+    lua_getinfo(L1, "S", &ar);
+    if (!hidden_frame(L, ctx, L1, lv, &ar)) n++;
+  }
+  luaL_buffinit(L, &b);
+  luaL_addstring(&b, "stack traceback:");
+  for (lv = level; lua_getstack(L1, lv, &ar); lv++) {
+    lua_getinfo(L1, "Slnt", &ar);
+    if (hidden_frame(L, ctx, L1, lv, &ar)) continue;
+    if (n > TB_FIRST + TB_LAST && i == TB_FIRST) {
+      lua_pushfstring(L, "\n\t...\t(skipping %d levels)",
+                      n - TB_FIRST - TB_LAST);
+      luaL_addvalue(&b);
+    }
+    if (n <= TB_FIRST + TB_LAST || i < TB_FIRST || i >= n - TB_LAST)
+      add_frame(&b, &ar);
+    i++;
+  }
+  luaL_pushresult(&b);
+}
+
+/* }==================================================================== */
+
 /* [-1, +1, m] The message handler of every loom xpcall: record where a new
 ** error was raised, pass it on as it is. Loom's own re-raises are passed
 ** on untouched, and so are the Cancelled values delivered in a cancelled
@@ -141,7 +272,7 @@ static int l_msgh(lua_State *L) {
   }
   lua_settop(L, 1);
   lua_pushvalue(L, 1);                         /* [err err] */
-  luaL_traceback(L, L, NULL, 1);               /* [err err tb] */
+  loom__traceback(L, ctx, L, 1);               /* [err err tb] */
   stash_set(L, ctx, t, 0, 0);
   return 1;
 }

@@ -37,6 +37,7 @@ typedef struct sigwatch {
   loom_lot waiters;
   int signum;
   unsigned char started, refd;
+  unsigned char waited;      /* signal.wait has used it: it stays */
 } sigwatch;
 
 typedef struct sig_state {
@@ -44,6 +45,8 @@ typedef struct sig_state {
   int armed;                 /* inside loom.run */
   int saved_ok;
   struct sigaction saved;    /* SIGINT action before the watcher */
+  int dump_signum;           /* loom.dump_on_signal's signal, or 0 */
+  int r_dump;                /* and the dumper (a registry ref) */
 } sig_state;
 
 /* [-0, +0, -] The watcher's block is freed: forget it. */
@@ -59,7 +62,11 @@ static const loom_handle_type watch_type = {"signal", NULL, watch_finalize,
 /* [-0, +0, -] The signal state of 'io', made on first use (NULL when out
 ** of memory). */
 static sig_state *state_of(loom_io *io) {
-  if (io->signals == NULL) io->signals = calloc(1, sizeof(sig_state));
+  if (io->signals == NULL) {
+    sig_state *st = (sig_state *)calloc(1, sizeof(sig_state));
+    if (st != NULL) st->r_dump = LUA_NOREF;
+    io->signals = st;
+  }
   return (sig_state *)io->signals;
 }
 
@@ -126,6 +133,24 @@ static void interrupt(loom_ctx *ctx, sigwatch *w) {
   raise(SIGINT);
 }
 
+/* loom.dump_on_signal's signal arrived: call the dumper (loom.dump to
+** stderr) on the thread driving the loop, in one protected call (libuv
+** context: DESIGN.md B1). Not while a task runs a nested uv_run (luv's
+** uv.run): that thread is not free to call. */
+static void dump_now(loom_ctx *ctx, sig_state *st) {
+  lua_State *L = ctx->drive;
+  if (L == NULL || ctx->current != NULL || ctx->closing ||
+      st->r_dump == LUA_NOREF || !lua_checkstack(L, 2))
+    return;
+  lua_rawgeti(L, LUA_REGISTRYINDEX, st->r_dump);
+  if (lua_pcall(L, 0, 0, 0) != LUA_OK) {
+    fprintf(stderr, "loom: dump_on_signal: %s\n",
+            lua_isstring(L, -1) ? lua_tostring(L, -1) : "error");
+    fflush(stderr);
+    lua_pop(L, 1);
+  }
+}
+
 /* Signal callback (libuv context, pure C). */
 static void on_signal(uv_signal_t *sh, int signum) {
   sigwatch *w = (sigwatch *)sh->data;
@@ -133,6 +158,7 @@ static void on_signal(uv_signal_t *sh, int signum) {
   sig_state *st;
   if (ctx == NULL) return;
   st = (sig_state *)w->h.io->signals;
+  if (signum == st->dump_signum) dump_now(ctx, st);
   if (w->waiters.n > 0) {
     loom__lot_wake_all(ctx, &w->waiters);
     watch_settle(st, w);
@@ -180,6 +206,7 @@ static int l_signal_wait(lua_State *L) {
   if (w == NULL) return loom__fail(L, UV_ENOMEM);
   rc = watch_start(st, w);
   if (rc < 0) return loom__fail(L, rc);
+  w->waited = 1;
   loom__lot_push(&w->waiters, t);
   watch_settle(st, w);
   loom__waiting(t, "signal");
@@ -214,8 +241,56 @@ static void sigint_disarm(loom_ctx *ctx, void *data) {
   if (st->w[SIGINT] != NULL) watch_settle(st, st->w[SIGINT]);
 }
 
+/* [-0, +0, -] Stop watching the dump signal (unless signal.wait uses its
+** watcher): it takes its default action again. */
+static void dump_stop(sig_state *st) {
+  sigwatch *w = st->dump_signum != 0 ? st->w[st->dump_signum] : NULL;
+  if (w != NULL && w->started && !w->waited) {
+    uv_signal_stop(&w->sig);
+    w->started = 0;
+  }
+  st->dump_signum = 0;
+}
+
+/* [-2, +0, e] core.dump_on_signal(signal | nil, dumper): from now on, the
+** signal (a name or a number; not SIGINT, Ctrl-C) calls dumper() on the
+** loop's thread whenever the loop runs (loom.run, or a host's loop); nil
+** stops it. The watcher does not keep the loop alive. */
+static int l_dump_on_signal(lua_State *L) {
+  loom_ctx *ctx = loom_ctxup(L);
+  sig_state *st = state_of(loom__io(ctx));
+  sigwatch *w;
+  int signum, rc;
+  if (st == NULL) return luaL_error(L, "not enough memory");
+  if (lua_isnoneornil(L, 1) || (lua_isboolean(L, 1) && !lua_toboolean(L, 1))) {
+    dump_stop(st);
+    return 0;
+  }
+  signum = loom__checksignal(L, 1);
+  loom__argcheck(L, signum < NSIGNALS, 1, "bad signal number");
+  loom__argcheck(L, signum != SIGINT, 1,
+                 "SIGINT is Ctrl-C, which loom.run handles");
+  luaL_checktype(L, 2, LUA_TFUNCTION);
+  rc = loom__ensure_loop(ctx);
+  if (rc < 0) return loom__fail(L, rc);
+  if (st->dump_signum != signum) dump_stop(st);
+  w = watch_get(ctx, st, signum);
+  if (w == NULL) return loom__fail(L, UV_ENOMEM);
+  rc = watch_start(st, w);
+  if (rc < 0) return loom__fail(L, rc);
+  lua_settop(L, 2);
+  if (st->r_dump == LUA_NOREF) {
+    st->r_dump = luaL_ref(L, LUA_REGISTRYINDEX);
+  } else {
+    lua_rawseti(L, LUA_REGISTRYINDEX, st->r_dump);
+  }
+  st->dump_signum = signum;
+  return 0;
+}
+
 static const luaL_Reg signal_funcs[] = {
   {"signal_wait", l_signal_wait},
+  {"dump_on_signal", l_dump_on_signal},
   {NULL, NULL}
 };
 

@@ -13,6 +13,7 @@ local semaphore = require "loom.semaphore"
 local condition = require "loom.condition"
 local channel = require "loom.channel"
 local bridge = require "loom.bridge"
+local introspect = require "loom.introspect"
 
 local M = {}
 
@@ -83,5 +84,24 @@ M.dns = require "loom.dns"
 M.fs = require "loom.fs"
 M.process = require "loom.process"
 M.signal = require "loom.signal"
+
+-- Introspection (loom.introspect).
+M.tree = introspect.tree
+M.dump = introspect.dump
+M.format_tree = introspect.format_tree
+M.dump_on_signal = introspect.dump_on_signal
+M.configure = introspect.configure
+
+-- LOOM_DUMP_SIGNAL=SIGUSR1: dump the task tree on that signal, for any
+-- program, without changing its code. A bad value is reported, not fatal.
+do
+  local sig = os.getenv("LOOM_DUMP_SIGNAL")
+  if sig ~= nil and sig ~= "" then
+    local ok, err = pcall(introspect.dump_on_signal, sig)
+    if not ok then
+      io.stderr:write("loom: LOOM_DUMP_SIGNAL=", sig, ": ", tostring(err), "\n")
+    end
+  end
+end
 
 return M
