@@ -321,6 +321,28 @@ int loom__task_push_value(lua_State *L, loom_task *t, int tidx, int i) {
   return 1;
 }
 
+#define KEEP_FINISHED 16  /* finished ancestors a chain keeps */
+
+/* [-0, +0, -] The Task at 'idx' has just finished: if more than
+** KEEP_FINISHED finished tasks follow it up its parent chain, the last
+** of them forgets its parent. So a relay of tasks, each spawning the
+** next then ending, holds a bounded number of them, while t.parent of a
+** finished task stays what it was in every ordinary program. */
+static void forget_old_ancestors(lua_State *L, int idx) {
+  int n = 0, top = lua_gettop(L);
+  lua_pushvalue(L, idx);                                   /* [x] */
+  while (lua_getiuservalue(L, -1, 2) == LUA_TUSERDATA &&  /* [x parent] */
+         ((loom_task *)lua_touserdata(L, -1))->state == TS_DONE) {
+    lua_remove(L, -2);                                  /* [parent] */
+    if (++n == KEEP_FINISHED) {
+      lua_pushnil(L);
+      lua_setiuservalue(L, -2, 2);
+      break;
+    }
+  }
+  lua_settop(L, top);
+}
+
 /* [-0, +0, m] The finished task 't' has told its group and joiners (the
 ** scheduler, sched.c): move its outcome (the values on its coroutine's
 ** stack) into its Task object, and let go of its anchor: the slot keeps
@@ -346,15 +368,7 @@ void loom__task_settle(lua_State *L, loom_ctx *ctx, loom_task *t) {
   }
   lua_setiuservalue(L, -3, 1);                 /* [anchors task co] */
   t->co = NULL;
-  /* A finished task forgets a finished parent: a chain of tasks each
-  ** spawning its successor then ending keeps no memory (the live task
-  ** holds its finished parent, that one nothing). */
-  if (lua_getiuservalue(L, -2, 2) == LUA_TUSERDATA &&
-      ((loom_task *)lua_touserdata(L, -1))->state == TS_DONE) {
-    lua_pushnil(L);
-    lua_setiuservalue(L, -4, 2);
-  }
-  lua_pop(L, 1);
+  forget_old_ancestors(L, -2);
   lua_settop(co, 0);
   /* It returned from its main function (or was closed): it is at its base
   ** level with nothing pending, as a new coroutine. */

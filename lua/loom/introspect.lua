@@ -129,8 +129,10 @@ end
 -- @usage loom.dump()
 function M.dump(file)
   if file == nil then file = io.stderr end
-  local w = (type(file) == "table" or type(file) == "userdata") and file.write
-  if w == nil then util.argerror(1, "dump", "file expected") end
+  local ty = type(file)
+  if (ty ~= "table" and ty ~= "userdata") or file.write == nil then
+    util.argerror(1, "dump", "file expected")
+  end
   file:write(M.format_tree(core.tree()))
   if file.flush then file:flush() end
 end
