@@ -518,6 +518,8 @@ describe("loom.dump_on_signal", function()
         local code, sig = p:wait()
         res = { code = code, sig = sig, out = table.concat(rest) }
       end)
+      p.stdout:close()
+      p.stderr:close()
       res.err = table.concat(err)
     end)
     os.remove(path)
