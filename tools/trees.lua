@@ -2,7 +2,8 @@
 -- busted: many of them (make stress), or one to replay it.
 --   lua5.4 tools/trees.lua [count [first-seed]]   (defaults: 2000, 1)
 --   SEED=n lua5.4 tools/trees.lua                 one tree, with its dump
--- Environment: TREES_ESCAPES=0 (no re-raise of a saved Cancelled),
+-- Environment: TREES_ESCAPES=0 (no re-raise of a saved Cancelled, no
+-- shield switched on),
 -- TREES_RUNS=k (model runs per tree, default 4), TREES_SHOW=n (print the
 -- first n failing trees in full, default 3), LOOM_BUILD (default build).
 -- Prints one summary line; exits 1 if any tree failed.
@@ -55,8 +56,8 @@ end
 local list = {}
 for i = 1, math.min(#failed, 40) do list[i] = tostring(failed[i]) end
 print(("trees %d..%d: %d passed, %d failed%s; %.1f s CPU, %.2f model runs "
-       .. "a tree, %d trees re-raised a saved Cancelled, %d failed only "
-       .. "for that (issue 10 item 2)")
+       .. "a tree, %d trees re-raised a saved Cancelled or switched a "
+       .. "shield on, %d failed only for that (issue 10 item 2)")
       :format(first, first + count - 1, count - #failed, #failed,
               #failed > 0 and (" (seeds " .. table.concat(list, " ")
               .. (#failed > 40 and " ..." or "") .. ")") or "",

@@ -14,7 +14,8 @@
 --   reraise (error(saved Cancelled, 0)) | nop
 --   close {wait, body} (a <close> variable; its handler may wait, shielded)
 --   ev_wait ev | ev_set ev | lock {lk, body} | sem {body}
---   send ch | recv ch | join t | wait t
+--   cond {body} (cv:with) | cwait | notify {all}
+--   send ch | recv ch | join t | wait t | shieldset target on
 --
 -- The generator keeps every program finite and free of deadlocks: every
 -- wait on a sync object has a finite deadline between it and the nearest
@@ -72,8 +73,9 @@ local function append(list, v)
 end
 
 --- Generate the program of `seed`. opts.escapes (default true): re-raises
--- of a saved Cancelled outside its scope; when false they become `nop`
--- (the rest of the tree is the same).
+-- of a saved Cancelled outside its scope, and shields switched on; when
+-- false the re-raises become `nop` and the shields stay off (the rest of
+-- the tree is the same).
 function M.generate(seed, opts)
   opts = opts or {}
   local escapes = opts.escapes ~= false
@@ -112,7 +114,7 @@ function M.generate(seed, opts)
     return v
   end
 
-  local gen_block, gen_stmt
+  local gen_block, gen_stmt, gen_cond_body
   local isgroup, scopeinfo = {}, {}
 
   -- c: ctx of the code being generated (see the fields below).
@@ -302,6 +304,7 @@ function M.generate(seed, opts)
       { "pcall", deep and 0 or 6 }, { "escape", deep and 0 or 4 },
       { "close", deep and 0 or 5 }, { "ev_wait", 3 }, { "ev_set", 3 },
       { "lock", deep and 0 or 2 }, { "sem", deep and 0 or 1 },
+      { "cond", deep and 0 or 3 },
       { "send", 2 }, { "recv", 2 }, { "resched", 2 }, { "shieldset", 2 },
       { "group", deep and 0 or 9 }, { "scope", deep and 0 or 12 },
     }
@@ -354,6 +357,11 @@ function M.generate(seed, opts)
                                         prev = {} }), 1, 3, true)
         return n
       end)
+    elseif k == "cond" then
+      if c.locks.cond then return { op = "sleep", id = newid(), d = dur() } end
+      return bounded(c, function(c2)
+        return { op = "cond", id = newid(), body = gen_cond_body(c2) }
+      end)
     elseif k == "sem" then
       return bounded(c, function(c2)
         local n = { op = "sem", id = newid() }
@@ -385,8 +393,12 @@ function M.generate(seed, opts)
       end
       if #targets == 0 then return { op = "zero", id = newid(), cp = true } end
       local sc = targets[R(#targets)]
+      -- Switched on while a Cancelled unwinds below it, a shield can leave
+      -- that Cancelled with no cancelled scope around it: an escape too
+      -- (issue 10 item 2), so only with opts.escapes.
+      local on = sc.secs ~= nil and R() < 0.5
       return { op = "shieldset", id = newid(), target = sc.id,
-               on = sc.secs ~= nil and R() < 0.5 }
+               on = on and escapes }
     elseif k == "group" then
       return gen_group(c)
     elseif k == "scope" then return (gen_scope(c))
@@ -396,6 +408,39 @@ function M.generate(seed, opts)
       return { op = k, id = newid(), t = c.handles[R(#c.handles)] }
     end
     error("treegen: unknown choice " .. tostring(k))
+  end
+
+  -- The body of cv:with(): while it holds the condition's lock a task only
+  -- sleeps, waits on the condition (which releases the lock), notifies,
+  -- fails or returns, so a task waiting to re-acquire the lock (which
+  -- ignores cancellation) never waits for a task that waits for it.
+  gen_cond_body = function(c)
+    local blk = {}
+    for _ = 1, R(1, 3) do
+      budget = budget - 1
+      local r = R()
+      if r < 0.35 then
+        blk[#blk + 1] = { op = "cwait", id = newid() }
+      elseif r < 0.6 then
+        blk[#blk + 1] = { op = "notify", id = newid(),
+                          all = R() < 0.3 }
+      elseif r < 0.75 then
+        blk[#blk + 1] = { op = "sleep", id = newid(), d = dur() }
+      elseif r < 0.85 then
+        blk[#blk + 1] = { op = "zero", id = newid(), cp = R() < 0.5 }
+      else
+        blk[#blk + 1] = { op = "pcall", id = newid(), mode = "swallow",
+                          body = { { op = "cwait", id = newid() } } }
+      end
+    end
+    local r = R()
+    if r < 0.15 then
+      local id = newid()
+      blk[#blk + 1] = { op = "ret", id = id, vals = vals("v", id, 2) }
+    elseif r < 0.22 then
+      blk[#blk + 1] = gen_fail()
+    end
+    return blk
   end
 
   -- A block of statements; 'fnbody': the body of a function (a terminal
@@ -408,7 +453,34 @@ function M.generate(seed, opts)
     for i = 1, n do
       if budget <= 0 and i > nmin then break end
       local s
-      if gid and i == 1 and R() < 0.85 then
+      if gid and i == 1 and R() < 0.15 then
+        -- A cluster: siblings that meet on the condition or a lock.
+        s = {}
+        local grp = c.groups[#c.groups]
+        local kind = R() < 0.6 and "cond" or "lock"
+        for _ = 1, R(2, 4) do
+          local t = { op = "spawn", id = newid(), g = grp.id }
+          local tc = task_ctx(c, t.id, grp.bounded, grp)
+          t.body = { bounded(tc, function(c2)
+            if kind == "cond" then
+              return { op = "cond", id = newid(), body = gen_cond_body(c2) }
+            end
+            local n = { op = "lock", id = newid(), lk = 1 }
+            n.body = gen_block(derive(c2, { locks = { true },
+                                            depth = c2.depth + 1 }), 1, 2,
+                               true)
+            return n
+          end) }
+          if R() < 0.4 then
+            local more = gen_stmt(tc)
+            for _, x in ipairs(more.op and { more } or more) do
+              t.body[#t.body + 1] = x
+            end
+          end
+          s[#s + 1] = t
+          budget = budget - 2
+        end
+      elseif gid and i == 1 and R() < 0.85 then
         s = gen_spawn(c, c.groups[#c.groups])
         budget = budget - 1
       else
@@ -579,6 +651,13 @@ function M.dump(prog, obs)
       line(ind, "end")
     elseif op == "ev_wait" then line(ind, ("ev%d:wait()"):format(n.ev), n.id)
     elseif op == "ev_set" then line(ind, ("ev%d:set()"):format(n.ev), n.id)
+    elseif op == "cond" then
+      line(ind, "cv:with(function()", n.id)
+      block(n.body, ind + 1)
+      line(ind, "end)")
+    elseif op == "cwait" then line(ind, "cv:wait()", n.id)
+    elseif op == "notify" then
+      line(ind, n.all and "cv:notify_all()" or "cv:notify()", n.id)
     elseif op == "lock" or op == "sem" then
       line(ind, ("%s:with(function()"):format(op == "lock" and "lk" .. n.lk
            or "sem"), n.id)
@@ -599,7 +678,7 @@ function M.dump(prog, obs)
   local caps = {}
   for i, c in ipairs(prog.chans) do caps[i] = ("ch%d = channel(%d)"):format(i, c) end
   line(0, ("-- tree seed %d: %d nodes; ev1, ev2 = event(); lk1, lk2 = lock(); "
-           .. "sem = semaphore(%d); %s"):format(prog.seed, prog.nodes,
+           .. "cv = condition(); sem = semaphore(%d); %s"):format(prog.seed, prog.nodes,
            prog.sem_value, table.concat(caps, "; ")))
   line(0, "testing.run(function()")
   block(prog.body, 1)

@@ -160,9 +160,13 @@ function M.new(opts)
     return false
   end
   local function lot_pop(lot) return table.remove(lot, 1) end
+  -- Park in 'lot' (abortable); t.lot can be changed while it waits (a
+  -- notified condition waiter moves to its lock's queue).
+  local function park_abort(t) lot_remove(t.lot, t); return true end
   local function park(t, lot)
     lot_push(lot, t)
-    suspend(t, function() lot_remove(lot, t); return true end)
+    t.lot = lot
+    suspend(t, function() return park_abort(t) end)
   end
   local function wake_one(lot)
     local t = lot_pop(lot)
@@ -668,6 +672,46 @@ function M.new(opts)
     if w then wake(w, "ok") end
   end
   function Lock:with(fn) return with_(self, lock_take, lock_give, fn) end
+
+  -- A condition over its own lock: wait() releases the lock, parks, and
+  -- re-acquires it before returning or raising; after an abort the task
+  -- queues for the lock again (further aborts only requeue it) and raises
+  -- Cancelled once it holds the lock, if still cancelled then.
+  local Cond = {}
+  Cond.__index = Cond
+  function api.condition()
+    return setmetatable({ lk = api.lock(), lot = {} }, Cond)
+  end
+  function Cond:with(fn) return self.lk:with(fn) end
+  function Cond:wait()
+    local t = running()
+    local lk = self.lk
+    assert(lk.owner == t, "model: wait without the lock")
+    check_cancel(t)
+    lock_give(lk, t)
+    park(t, self.lot)
+    local aborted = false
+    while true do
+      if t.wake == "cancelled" then aborted = true end
+      t.wake = nil
+      if lk.owner == t then break end
+      if lk.owner == nil then lk.owner = t; break end
+      park(t, lk.lot)
+    end
+    if aborted then check_cancel(t) end
+  end
+  function Cond:notify(n)
+    local t = running()
+    assert(self.lk.owner == t, "model: notify without the lock")
+    n = n or 1
+    while n > 0 and #self.lot > 0 do
+      local w = lot_pop(self.lot)
+      lot_push(self.lk.lot, w)
+      w.lot = self.lk.lot
+      n = n - 1
+    end
+  end
+  function Cond:notify_all() self:notify(math.huge) end
 
   local Sem = {}
   Sem.__index = Sem
