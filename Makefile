@@ -108,6 +108,19 @@ bench: bench-packages
 	@sh bench/run.sh
 	@BENCH_SCALE=1 sh bench/run.sh
 
+# make stress: 10^5 random task trees (spec/lib/treegen.lua) and the soak
+# test (spec/stress/soak.lua); see README, "Reliability tests".
+.PHONY: stress torture
+stress: all
+	@sh tools/stress.sh
+
+# make torture: the whole suite with a full garbage collection after every
+# resume of a task (LOOM_GC_TORTURE=1), which finds objects in flight that
+# nothing anchors; one process per spec file (tools/torture.sh).
+torture: packages
+	@$(MAKE) --no-print-directory all ctest
+	@sh tools/torture.sh
+
 asan:
 	@$(MAKE) --no-print-directory BUILD=build-asan \
 	  OPT='-O1 -g -fsanitize=address,undefined -fno-omit-frame-pointer -fno-sanitize-recover=undefined' \
