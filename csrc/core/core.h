@@ -539,6 +539,7 @@ loom_task *loom__new_task(lua_State *L, loom_ctx *ctx, int fidx, int nargs,
 void loom__push_task(lua_State *L, loom_ctx *ctx, loom_task *t);
 void loom__push_name(lua_State *L, loom_ctx *ctx, loom_task *t, int idx);
 void loom__push_spawned_at(lua_State *L, loom_task *t);
+void loom__stray_cancelled(lua_State *L, int idx);
 void loom__push_traceback(lua_State *L, loom_ctx *ctx, loom_task *t,
                           int named);
 int loom__push_outcome(lua_State *L, loom_ctx *ctx, loom_task *t, int tidx);

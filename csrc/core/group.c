@@ -221,15 +221,21 @@ static int l_group_exit(lua_State *L) {
   loom_ctx *ctx = loom_ctxup(L);
   loom_group *g = check_group(L, 1);
   loom_task *t = ctx->current;
+  int stray;
   if (t == NULL || t->co != L || t != g->host || t->scope != &g->scope)
     return luaL_error(L, "loom: group stack corrupted (a group was left "
                       "from another task or out of order)");
   g->flags |= GF_BODYDONE;
-  if (!lua_toboolean(L, 2) && !loom__is_cancelled(L, ctx, 3)) {
+  /* A Cancelled leaving the body while the group's scope is not cancelled
+  ** is stray (task.c): an error of the body, as any other. */
+  stray = !lua_toboolean(L, 2) && loom__is_cancelled(L, ctx, 3) &&
+          !(g->scope.flags & SF_EFFECTIVE);
+  if (!lua_toboolean(L, 2) && (stray || !loom__is_cancelled(L, ctx, 3))) {
     lua_Integer seq;
     int named;
     lua_settop(L, 3);
     seq = loom__stash_take(L, ctx, t, 3, &named);
+    if (stray) loom__stray_cancelled(L, 3);
     loom__push_traceback(L, ctx, t, named);
     group_record(L, g, 1, 3, 4, seq);
     lua_settop(L, 3);

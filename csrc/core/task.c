@@ -25,22 +25,23 @@
 ** The coroutine body
 ** ===================================================================== */
 
-/* [-0, +0, m] The error at index 1 is a Cancelled that reached the top of
-** its task where no scope around the task is cancelled: it was caught,
-** kept and raised again after the scope it belongs to was left. It must
-** not make a failure look like a cancellation (as Trio treats a stray
-** Cancelled): replace it with an ordinary error of the task, which its
-** group reports. */
-static void stray_cancelled(lua_State *co) {
+/* [-0, +0, m] The error at 'idx' is a Cancelled that reached the top of
+** its task or of a group's body where no scope around it is cancelled: it
+** was caught, kept and raised again after the scope it belongs to was
+** left (or a shield went up while it unwound). It must not make a failure
+** look like a cancellation (as Trio treats a stray Cancelled): replace it
+** with an ordinary error, which the group reports. */
+void loom__stray_cancelled(lua_State *L, int idx) {
   const char *why = "cancelled";
-  if (lua_getfield(co, 1, "message") == LUA_TSTRING)
-    why = lua_tostring(co, -1);
-  lua_pushfstring(co, "loom: a Cancelled (%s) escaped its scope: it was "
-                  "raised again where no scope around the task is "
-                  "cancelled (caught with pcall and re-raised after "
-                  "leaving the scope?); it is reported as an error", why);
-  lua_replace(co, 1);
-  lua_pop(co, 1);
+  idx = lua_absindex(L, idx);
+  if (lua_getfield(L, idx, "message") == LUA_TSTRING)
+    why = lua_tostring(L, -1);
+  lua_pushfstring(L, "loom: a Cancelled (%s) escaped its scope: it was "
+                  "raised again where no scope around it is cancelled "
+                  "(caught with pcall and re-raised after leaving the "
+                  "scope?); it is reported as an error", why);
+  lua_replace(L, idx);
+  lua_pop(L, 1);
 }
 
 static int task_main_k(lua_State *co, int status, lua_KContext kc) {
@@ -60,7 +61,7 @@ static int task_main_k(lua_State *co, int status, lua_KContext kc) {
   t->status = TO_ERROR;
   lua_remove(co, 1);                               /* [err] */
   seq = loom__stash_take(co, ctx, t, 1, &named);   /* [err tb] */
-  if (loom__is_cancelled(co, ctx, 1)) stray_cancelled(co);
+  if (loom__is_cancelled(co, ctx, 1)) loom__stray_cancelled(co, 1);
   loom__push_traceback(co, ctx, t, named);
   lua_pushinteger(co, seq);                        /* [err tb seq] */
   return 3;

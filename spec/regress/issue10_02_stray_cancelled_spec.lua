@@ -79,4 +79,34 @@ describe("a stray Cancelled (raised again outside its scope)", function()
     end)
     assert.equal("cancelled", t.status)
   end))
+
+  it("leaving a group's body, it is the body's error: the group cancels "
+     .. "its children and raises an ErrorGroup", S.async(function()
+    local child
+    local ok, eg = pcall(loom.with_group, function(g)
+      child = g:spawn(loom.sleep, 10)
+      error(caught_cancelled(), 0)
+    end)
+    assert.is_false(ok)
+    assert.is_true(loom.ErrorGroup:is(eg))
+    assert.equal(1, #eg.errors)
+    assert.is_true(is_stray(eg.errors[1]))
+    assert.equal("cancelled", child.status)
+    assert.truthy(eg.tracebacks[1]:find("issue10_02_stray_cancelled_spec",
+                                         1, true))
+  end))
+
+  it("leaving a group's body inside a cancelled scope, it is a "
+     .. "cancellation", S.async(function()
+    local child
+    loom.move_on_after(0, function()
+      loom.with_group(function(g)
+        child = g:spawn(loom.sleep, 10)
+        local ok, e = pcall(loom.checkpoint)
+        assert(not ok)
+        error(e, 0)
+      end)
+    end)
+    assert.equal("cancelled", child.status)
+  end))
 end)
