@@ -3,6 +3,8 @@
 # there are any); the last line printed is "N passed, M failed".
 #   BUILD=dir        where core.so was built (default: build)
 #   SANITIZE=asan    run with the ASan/UBSan runtime preloaded
+#   SANITIZE=tsan    run with the ThreadSanitizer runtime preloaded (a
+#                    data race or a lock-order problem fails the run)
 #   SANITIZE=valgrind run busted under valgrind
 #   BUSTED_ARGS=...  extra busted arguments (e.g. a spec file)
 #   SHUFFLE=1        run the specs in a random order (the seed is printed;
@@ -20,6 +22,11 @@ case "${SANITIZE:-}" in
     export LD_PRELOAD="$asan $ubsan"
     export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:${ASAN_OPTIONS:-}"
     export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
+    ;;
+  tsan)
+    export LD_PRELOAD="$(${CC:-cc} -print-file-name=libtsan.so)"
+    TSAN_OPTIONS="halt_on_error=1:abort_on_error=1:${TSAN_OPTIONS:-}"
+    export TSAN_OPTIONS="second_deadlock_stack=1:$TSAN_OPTIONS"
     ;;
   valgrind)
     runner="valgrind --quiet --error-exitcode=99 --leak-check=no"

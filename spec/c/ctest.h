@@ -91,7 +91,12 @@
   X(shutdown_waits_for_cleanup)     \
   X(shutdown_then_start_again)      \
   X(teardown_pending_host_loop)     \
-  X(teardown_pending_own_loop)
+  X(teardown_pending_own_loop)      \
+  X(thread_host_loop_alive)         \
+  X(thread_teardown_running_own_loop) \
+  X(thread_teardown_running_host_loop) \
+  X(thread_teardown_undelivered_and_queued) \
+  X(thread_states_in_turn)
 
 #define CTEST_DECLARE(name) int test_##name(void);
 TEST_LIST(CTEST_DECLARE)
