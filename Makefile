@@ -111,16 +111,18 @@ asan:
 	  EXTRA_LDFLAGS='-fsanitize=address,undefined' all ctest
 	@BUILD=build-asan SANITIZE=asan sh tools/test.sh
 
-# ThreadSanitizer on the specs of the worker threads (loom.to_thread) and
-# the C tests; TSAN_SPECS=... runs other specs.
+# ThreadSanitizer on the specs and C tests of the worker threads
+# (loom.to_thread); TSAN_SPECS=... and TSAN_CTESTS=... run others.
 TSAN_SPECS ?= spec/thread_spec.lua spec/thread_cancel_spec.lua \
-              spec/thread_teardown_spec.lua
+              spec/thread_teardown_spec.lua spec/reuseport_spec.lua
+TSAN_CTESTS ?= $(shell sed -n 's/^ *X(\(thread_[a-z_]*\)).*/\1/p' \
+                 spec/c/ctest.h)
 tsan:
 	@$(MAKE) --no-print-directory BUILD=build-tsan \
 	  OPT='-O1 -g -fsanitize=thread -fno-omit-frame-pointer' \
 	  EXTRA_LDFLAGS='-fsanitize=thread' all ctest
 	@BUILD=build-tsan SANITIZE=tsan BUSTED_ARGS='$(TSAN_SPECS)' \
-	  sh tools/test.sh
+	  CTEST_ARGS='$(TSAN_CTESTS)' sh tools/test.sh
 
 valgrind: all ctest
 	@sh tools/packages.sh valgrind

@@ -78,7 +78,7 @@ describe("loom.to_thread", function()
        .. "package.path", T.async(function()
       local dir = os.tmpname()
       os.remove(dir)
-      assert(os.execute("mkdir '" .. dir .. "'"))
+      loom.fs.mkdir(dir)
       local f = assert(io.open(dir .. "/loom_spec_mod.lua", "w"))
       f:write("return { answer = 42, state = tostring(_G) }\n")
       f:close()
@@ -97,7 +97,10 @@ describe("loom.to_thread", function()
         return require "loom_spec_mod2"
       end)
       package.path = saved
-      os.execute("rm -rf '" .. dir .. "'")
+      for _, name in ipairs { "loom_spec_mod.lua", "loom_spec_mod2.lua" } do
+        loom.fs.unlink(dir .. "/" .. name)
+      end
+      loom.fs.rmdir(dir)
       assert(ok, a)
       assert(ok2, b)
       assert.equal(42, a)

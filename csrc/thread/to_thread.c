@@ -22,8 +22,27 @@
 
 #include "thread.h"
 
-/* Registry key of the weak cache: function -> the bytes of its dump. */
+/* Registry key of the weak cache: function -> the bytes of its dump
+** (cache[0]: entries added since the cache was made). */
 static const char dumps_key = 'd';
+
+/* Entries the cache takes before it starts afresh: a program that makes
+** a new closure for each call (a function expression inside a loop)
+** keeps a bounded table, not one the size of its peak. */
+#define DUMPS_MAX 256
+
+/* [-0, +1, m] Push a new dump cache, registered. */
+static void new_dumps(lua_State *L) {
+  lua_newtable(L);
+  lua_createtable(L, 0, 1);
+  lua_pushliteral(L, "k");
+  lua_setfield(L, -2, "__mode");
+  lua_setmetatable(L, -2);
+  lua_pushinteger(L, 0);
+  lua_rawseti(L, -2, 0);
+  lua_pushvalue(L, -1);
+  lua_rawsetp(L, LUA_REGISTRYINDEX, &dumps_key);
+}
 
 /* [-0, +0, -] lua_dump's writer: append to the job's buffer. */
 static int dump_writer(lua_State *L, const void *p, size_t sz, void *ud) {
@@ -62,6 +81,16 @@ static size_t put_function(lua_State *L, int fidx, loom_buf *b) {
     luaL_error(L, "not enough memory (thread job)");
   lua_pop(L, 1);
   len = b->n - start;
+  lua_rawgeti(L, -1, 0);
+  i = (int)lua_tointeger(L, -1);
+  lua_pop(L, 1);
+  if (i >= DUMPS_MAX) {
+    lua_pop(L, 1);
+    new_dumps(L);
+    i = 0;
+  }
+  lua_pushinteger(L, i + 1);
+  lua_rawseti(L, -2, 0);
   lua_pushvalue(L, fidx);
   lua_pushlstring(L, b->p + start, len);
   lua_rawset(L, -3);                                   /* cache[fn] = dump */
@@ -246,10 +275,6 @@ static const luaL_Reg to_thread_funcs[] = {
 ** core table on top; the weak cache of dumped functions. */
 void loom__to_thread_open(lua_State *L, loom_ctx *ctx) {
   loom__setfuncs(L, ctx, to_thread_funcs);
-  lua_newtable(L);
-  lua_createtable(L, 0, 1);
-  lua_pushliteral(L, "k");
-  lua_setfield(L, -2, "__mode");
-  lua_setmetatable(L, -2);
-  lua_rawsetp(L, LUA_REGISTRYINDEX, &dumps_key);
+  new_dumps(L);
+  lua_pop(L, 1);
 }
