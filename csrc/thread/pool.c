@@ -11,7 +11,7 @@
 ** when a job gets a slot and no idle worker is left for it, and live on,
 ** each with its Lua state (worker.c), for later jobs: an idle worker
 ** waits on the pool's condition variable. A worker idle while there are
-** more workers than the limit ends (a lowered thread_limit).
+** more workers than the limit ends (a lowered thread_limit), detached.
 **
 ** Delivery. A worker that finishes a job posts it to the loop thread with
 ** the state's poster (embed/post.c; DESIGN.md B14); the delivery, pure C
@@ -77,8 +77,8 @@ struct loom_pool {
   loom_job *ready_head, *ready_tail;   /* jobs with a slot, no worker */
   int nready;
   loom_worker *workers;    /* live workers */
-  loom_worker *zombies;    /* workers that ended (limit lowered): joined
-                           ** at teardown */
+  loom_worker *zombies;    /* workers that ended (limit lowered) while
+                           ** the pin had failed: joined at teardown */
   int nworkers, nidle;
   int limit;               /* written by the loop thread under mu */
   int closed;              /* teardown began */
@@ -123,32 +123,31 @@ void loom__job_free(loom_job *job) {
   job_destroy(job);
 }
 
-/* [-0, +0, -] Remove 'job' from the FIFO (loop thread). */
-static void fifo_remove(loom_pool *pool, loom_job *job) {
-  loom_job **pp = &pool->wait_head, *prev = NULL;
+/* [-0, +0, -] Remove 'job' from the queue (*head, *tail) linked through
+** qnext, if it is there; returns 1 if it was. */
+static int queue_remove(loom_job **head, loom_job **tail, loom_job *job) {
+  loom_job **pp = head, *prev = NULL;
   while (*pp != NULL && *pp != job) {
     prev = *pp;
     pp = &(*pp)->qnext;
   }
-  if (*pp == NULL) return;
+  if (*pp == NULL) return 0;
   *pp = job->qnext;
-  if (pool->wait_tail == job) pool->wait_tail = prev;
+  if (*tail == job) *tail = prev;
   job->qnext = NULL;
-  pool->nwaiting--;
+  return 1;
+}
+
+/* [-0, +0, -] Remove 'job' from the FIFO (loop thread). */
+static void fifo_remove(loom_pool *pool, loom_job *job) {
+  if (queue_remove(&pool->wait_head, &pool->wait_tail, job))
+    pool->nwaiting--;
 }
 
 /* [-0, +0, -] Under mu: remove 'job' from the ready queue. */
 static void ready_remove(loom_pool *pool, loom_job *job) {
-  loom_job **pp = &pool->ready_head, *prev = NULL;
-  while (*pp != NULL && *pp != job) {
-    prev = *pp;
-    pp = &(*pp)->qnext;
-  }
-  if (*pp == NULL) return;
-  *pp = job->qnext;
-  if (pool->ready_tail == job) pool->ready_tail = prev;
-  job->qnext = NULL;
-  pool->nready--;
+  if (queue_remove(&pool->ready_head, &pool->ready_tail, job))
+    pool->nready--;
 }
 
 /* }==================================================================== */
@@ -200,8 +199,13 @@ static void worker_main(void *arg) {
     while (!pool->closed && pool->ready_head == NULL) {
       if (pool->nworkers > pool->limit) {        /* one too many: end */
         worker_unlink(pool, w);
-        w->next = pool->zombies;
-        pool->zombies = w;
+        if (pool->pinned == 1) {       /* ends and frees itself */
+          w->detached = 1;
+          pthread_detach(pthread_self());
+        } else {                       /* teardown joins it */
+          w->next = pool->zombies;
+          pool->zombies = w;
+        }
         goto done;
       }
       pool->nidle++;

@@ -60,6 +60,17 @@ static void wait_mark(const char *path, const char *want) {
   uv_sleep(100);
 }
 
+/* Run the host 'loop' (NOWAIT turns) until a worker runs a job. */
+static void run_until_busy(lua_State *L, uv_loop_t *loop) {
+  int i;
+  for (i = 0; i < 500 && ct_int(L, "loom.core.thread_stats().busy") == 0;
+       i++) {
+    uv_run(loop, UV_RUN_NOWAIT);
+    uv_sleep(5);
+  }
+  ASSERT_EQ(ct_int(L, "loom.core.thread_stats().busy"), 1);
+}
+
 /* A host running its own uv_run sees a task waiting for a job keep the
 ** loop alive: uv_run returns once the job and the task are done. */
 int test_thread_host_loop_alive(void) {
@@ -111,7 +122,6 @@ int test_thread_teardown_running_host_loop(void) {
   char path[64];
   uv_loop_t loop;
   lua_State *L;
-  int i;
   double t0;
   ASSERT_EQ(uv_loop_init(&loop), 0);
   L = ct_state(&loop);
@@ -119,12 +129,7 @@ int test_thread_teardown_running_host_loop(void) {
   ct_run(L, "t = loom.start(function()\n"
             "  return loom.to_thread(" POLLING_JOB ", MARK)\n"
             "end)");
-  for (i = 0; i < 500 && ct_int(L, "loom.core.thread_stats().busy") == 0;
-       i++) {
-    uv_run(&loop, UV_RUN_NOWAIT);
-    uv_sleep(5);
-  }
-  ASSERT_EQ(ct_int(L, "loom.core.thread_stats().busy"), 1);
+  run_until_busy(L, &loop);
   t0 = ct_ms();
   ct_close(L, &loop);
   ASSERT_LE(ct_ms() - t0, 1000);
@@ -139,7 +144,6 @@ int test_thread_teardown_undelivered_and_queued(void) {
   char path[64];
   uv_loop_t loop;
   lua_State *L;
-  int i;
   ASSERT_EQ(uv_loop_init(&loop), 0);
   L = ct_state(&loop);
   set_mark(L, path);
@@ -155,11 +159,7 @@ int test_thread_teardown_undelivered_and_queued(void) {
             "queued = loom.start(function()\n"
             "  return loom.to_thread(function() return 'never' end)\n"
             "end)");
-  for (i = 0; i < 500 && ct_int(L, "loom.core.thread_stats().busy") == 0;
-       i++) {
-    uv_run(&loop, UV_RUN_NOWAIT);
-    uv_sleep(5);
-  }
+  run_until_busy(L, &loop);
   ASSERT_EQ(ct_int(L, "loom.core.thread_stats().waiting"), 1);
   ct_close(L, &loop);
   wait_mark(path, "cancelled");
