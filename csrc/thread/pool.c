@@ -509,9 +509,10 @@ loom_pool *loom__pool(lua_State *L, loom_ctx *ctx) {
 }
 
 /* core.thread_stats() -> {workers =, idle =, busy =, running =,
-** waiting =, jobs =, limit =}: threads alive, idle, running a job; jobs
-** holding a slot, waiting in the FIFO, allocated; the limit. For tests
-** and leak checks. */
+** waiting =, jobs =, limit =}: worker threads that have not ended (a
+** worker leaving because of a lowered limit counts until it has closed
+** its Lua state), idle, running a job; jobs holding a slot, waiting in
+** the FIFO, allocated; the limit. For tests and leak checks. */
 static int l_thread_stats(lua_State *L) {
   loom_pool *pool;
   loom_worker *w;
@@ -521,7 +522,7 @@ static int l_thread_stats(lua_State *L) {
   lua_pop(L, 1);
   if (pool == NULL) return 0;
   uv_mutex_lock(&pool->mu);
-  v[0] = pool->nworkers;
+  v[0] = pool->refs - 1;   /* threads not ended (also those ending now) */
   v[1] = pool->nidle;
   v[2] = 0;
   for (w = pool->workers; w != NULL; w = w->next) v[2] += w->job != NULL;
