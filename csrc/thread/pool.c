@@ -156,8 +156,8 @@ static void ready_remove(loom_pool *pool, loom_job *job) {
 ** Worker threads
 ** ===================================================================== */
 
-/* Under mu, on the worker thread: post the finished 'job' to the loop
-** thread. Refused once the poster is closed (lua_close began): teardown
+/* [-0, +0, -] Under mu, on the worker thread: post the finished 'job' to the
+** loop thread. Refused once the poster is closed (lua_close began): teardown
 ** then frees the job. */
 static void job_post(loom_pool *pool, loom_job *job) {
   job->state = JS_DONE;
@@ -166,7 +166,7 @@ static void job_post(loom_pool *pool, loom_job *job) {
   loom__poster_unlock(pool->poster);
 }
 
-/* Under mu: unlink 'w' from the live workers. */
+/* [-0, +0, -] Under mu: unlink 'w' from the live workers. */
 static void worker_unlink(loom_pool *pool, loom_worker *w) {
   loom_worker **pp = &pool->workers;
   while (*pp != NULL && *pp != w) pp = &(*pp)->next;
@@ -175,16 +175,18 @@ static void worker_unlink(loom_pool *pool, loom_worker *w) {
   pool->nworkers--;
 }
 
+/* [-0, +0, -] Free the pool (its last user: the state or a thread). */
 static void pool_free(loom_pool *pool) {
   uv_cond_destroy(&pool->cv);
   uv_mutex_destroy(&pool->mu);
   free(pool);
 }
 
-/* The body of a worker thread: take jobs from the ready queue and run
-** them in its own Lua state until teardown, or until it is idle while
-** there are more workers than the limit. Signals go to the other
-** threads (the loop's watches Ctrl-C). */
+/* [-0, +0, -] The body of a worker thread (no Lua state of the program is
+** touched here, DESIGN.md B14): take jobs from the ready queue and run them
+** in its own Lua state until teardown, or until it is idle while there are
+** more workers than the limit. Signals go to the other threads (the loop's
+** watches Ctrl-C). */
 static void worker_main(void *arg) {
   loom_worker *w = (loom_worker *)arg;
   loom_pool *pool = w->pool;
@@ -379,9 +381,9 @@ void loom__job_submit(loom_pool *pool, loom_job *job, loom_task *t) {
   pool->nwaiting++;
 }
 
-/* Delivery of a finished job (loop thread, pure C, DESIGN.md B1): free
-** its slot for the next job, then wake its task, or free it if nobody
-** wants its results. At lua_close ('ctx' NULL) teardown frees it. */
+/* [-0, +0, -] Delivery of a finished job (loop thread, pure C, DESIGN.md
+** B1): free its slot for the next job, then wake its task, or free it if
+** nobody wants its results. At lua_close ('ctx' NULL) teardown frees it. */
 static void job_deliver(loom_ctx *ctx, loom_post *p) {
   loom_job *job = (loom_job *)p;
   loom_pool *pool = job->pool;
@@ -400,8 +402,8 @@ static void job_deliver(loom_ctx *ctx, loom_post *p) {
   pool_dispatch(pool);
 }
 
-/* Count 'job', which nobody waits for any more, in ctx->nclosing until it
-** is freed: loom.run waits for it. */
+/* [-0, +0, -] Count 'job', which nobody waits for any more, in ctx->nclosing
+** until it is freed: loom.run waits for it. */
 static void job_count(loom_pool *pool, loom_job *job) {
   if (!job->counted && pool->ctx != NULL) {
     job->counted = 1;
@@ -409,12 +411,12 @@ static void job_count(loom_pool *pool, loom_job *job) {
   }
 }
 
-/* Abort of a task waiting for a job (DESIGN.md B9; pure C). A job that
-** has not started is taken back: nothing ran, SUCCEEDED. A running one
-** is told (loom.thread.cancelled); with abandon_on_cancel the task goes
+/* [-0, +0, -] Abort of a task waiting for a job (DESIGN.md B9; pure C). A
+** job that has not started is taken back: nothing ran, SUCCEEDED. A running
+** one is told (loom.thread.cancelled); with abandon_on_cancel the task goes
 ** at once (SUCCEEDED) and the results are dropped when the job ends;
-** otherwise the task waits for the end (FAILED), and its continuation
-** raises the cancellation. */
+** otherwise the task waits for the end (FAILED), and its continuation raises
+** the cancellation. */
 int loom__job_abort(loom_ctx *ctx, loom_task *t) {
   loom_job *job = (loom_job *)t->wait_obj;
   loom_pool *pool = job->pool;
@@ -508,7 +510,7 @@ loom_pool *loom__pool(lua_State *L, loom_ctx *ctx) {
   return pool;
 }
 
-/* core.thread_stats() -> {workers =, idle =, busy =, running =,
+/* [-0, +1, m] core.thread_stats() -> {workers =, idle =, busy =, running =,
 ** waiting =, jobs =, limit =}: worker threads that have not ended (a
 ** worker leaving because of a lowered limit counts until it has closed
 ** its Lua state), idle, running a job; jobs holding a slot, waiting in
@@ -546,8 +548,8 @@ static int l_thread_stats(lua_State *L) {
   return 1;
 }
 
-/* Teardown hook (lua_close, after the poster was closed; no Lua runs):
-** free the jobs nobody runs, orphan the running ones, end the workers
+/* [-0, +0, -] Teardown hook (lua_close, after the poster was closed; no Lua
+** runs): free the jobs nobody runs, orphan the running ones, end the workers
 ** (joined when idle, detached when busy), and let go of the pool. */
 static void pool_teardown(loom_ctx *ctx, void *data) {
   loom_pool *pool = (loom_pool *)data;

@@ -10,10 +10,10 @@
 ** modules stay loaded for later jobs; `require "loom.core"` gives the
 ** copy of loom.core that runs the worker (a preload). A job's function
 ** arrives as the bytes of string.dump and is loaded once per worker (a
-** cache keyed by those bytes); its only upvalue, if any, is _ENV, which load sets to
-** the worker's globals. Its arguments are decoded (copy.c), it runs under
-** a message handler that appends the worker's traceback to a string
-** error, and its results or its error are encoded into the job.
+** cache keyed by those bytes); its only upvalue, if any, is _ENV, which
+** load sets to the worker's globals. Its arguments are decoded (copy.c),
+** it runs under a message handler that appends the worker's traceback to
+** a string error, and its results or its error are encoded into the job.
 */
 #include <string.h>
 
