@@ -47,6 +47,21 @@ describe("loom.to_thread", function()
       assert.is_true(ticks >= 10, "only " .. ticks .. " ticks")
     end))
 
+    it("uses loom's own threads: file I/O and DNS are not starved by long "
+       .. "jobs", T.async(function()
+      T.with_limit(8, function()
+        loom.with_group(function(g)
+          for _ = 1, 8 do g:spawn(to_thread, T.until_cancelled, 10000) end
+          while core.thread_stats().busy < 8 do loom.sleep(0.005) end
+          local t0 = loom.now()
+          assert.equal("directory", loom.fs.stat(".").type)
+          assert.is_true(#loom.dns.getaddrinfo("localhost") > 0)
+          assert.is_true(loom.now() - t0 < 3)   -- the jobs last 10 s
+          g:cancel()                       -- the jobs see it and return
+        end)
+      end)
+    end))
+
     it("runs in a Lua state of its own, with the standard libraries",
       T.async(function()
         SPEC_GLOBAL = 1
