@@ -29,7 +29,7 @@ LDFLAGS_ALL = -shared $(EXTRA_LDFLAGS)
 # on it, then the module opener.
 SRCS := $(sort $(wildcard csrc/core/*.c)) $(sort $(wildcard csrc/sync/*.c)) \
         $(sort $(wildcard csrc/io/*.c)) $(sort $(wildcard csrc/embed/*.c)) \
-        csrc/loom.c
+        $(sort $(wildcard csrc/thread/*.c)) csrc/loom.c
 HDRS := $(wildcard csrc/*.h csrc/*/*.h)
 BUILD ?= build
 OBJS := $(patsubst csrc/%.c,$(BUILD)/obj/%.o,$(SRCS))
@@ -47,8 +47,8 @@ EMBED_CFLAGS = $(OPT) $(WARN) $(DEFS) -Icsrc $(LUA_CFLAGS) $(UV_CFLAGS) \
 EMBED_LIBS  = -L$(BUILD)/loom -l:core.so -Wl,-rpath,'$$ORIGIN/../loom' \
               $(LUA_LIBS) $(UV_LIBS) -lpthread -ldl -lm $(EXTRA_LDFLAGS)
 
-.PHONY: all deps packages bench-packages test demo bench asan valgrind clean \
-        install lint ctest host
+.PHONY: all deps packages bench-packages test demo bench asan tsan valgrind \
+        clean install lint ctest host
 
 all: $(SO) $(HOST)
 
@@ -60,7 +60,7 @@ $(BUILD)/obj/%.o: csrc/%.c $(HDRS)
 $(SO): $(OBJS)
 	@mkdir -p $(dir $@)
 	@echo "LD $@"
-	@$(CC) $(LDFLAGS_ALL) -o $@ $(OBJS) $(UV_LIBS) -ldl
+	@$(CC) $(LDFLAGS_ALL) -o $@ $(OBJS) $(UV_LIBS) -lpthread -ldl
 
 host: $(HOST)
 
@@ -127,6 +127,19 @@ asan:
 	  EXTRA_LDFLAGS='-fsanitize=address,undefined' all ctest
 	@BUILD=build-asan SANITIZE=asan sh tools/test.sh
 
+# ThreadSanitizer on the specs and C tests of the worker threads
+# (loom.to_thread); TSAN_SPECS=... and TSAN_CTESTS=... run others.
+TSAN_SPECS ?= spec/thread_spec.lua spec/thread_cancel_spec.lua \
+              spec/thread_teardown_spec.lua spec/reuseport_spec.lua
+TSAN_CTESTS ?= $(shell sed -n 's/^ *X(\(thread_[a-z_]*\)).*/\1/p' \
+                 spec/c/ctest.h)
+tsan:
+	@$(MAKE) --no-print-directory BUILD=build-tsan \
+	  OPT='-O1 -g -fsanitize=thread -fno-omit-frame-pointer' \
+	  EXTRA_LDFLAGS='-fsanitize=thread' all ctest
+	@BUILD=build-tsan SANITIZE=tsan BUSTED_ARGS='$(TSAN_SPECS)' \
+	  CTEST_ARGS='$(TSAN_CTESTS)' sh tools/test.sh
+
 valgrind: all ctest
 	@sh tools/packages.sh valgrind
 	@SANITIZE=valgrind sh tools/test.sh
@@ -150,4 +163,4 @@ lint:
 	@sh tools/lint.sh
 
 clean:
-	rm -rf build build-asan
+	rm -rf build build-asan build-tsan

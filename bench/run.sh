@@ -1,6 +1,7 @@
 #!/bin/sh
 # bench/run.sh: loom's benchmark suite (workloads of bench/README.md W1-W5 and the
-# two sync benchmarks), run from the repository root by `make bench`.
+# two sync benchmarks, and W7: a to_thread round trip, which has no limit
+# program), run from the repository root by `make bench`.
 #
 # Builds the C limit programs into build/bench/, then runs every program
 # in interleaved rounds (round 1: each program once, round 2: again, ...),
@@ -125,6 +126,7 @@ CHAN raw lua bench/raw/chan.lua
 CHAN loom lua bench/loom/chan.lua
 LOCK raw lua bench/raw/lock.lua
 LOCK loom lua bench/loom/lock.lua
+W7 loom lua bench/loom/w7.lua
 EOF
 }
 
@@ -168,7 +170,7 @@ report() {
     return (a[n / 2] + a[n / 2 + 1]) / 2
   }
   function num(x, unit) {
-    if (unit == "ms") return sprintf("%.1f", x)
+    if (unit == "ms" || unit == "us") return sprintf("%.1f", x)
     return sprintf("%.0f", x)
   }
   {
@@ -183,7 +185,7 @@ report() {
     }
   }
   END {
-    split("W1 W1S W2 W3 W4 W5 W6 CHAN LOCK", order, " ")
+    split("W1 W1S W2 W3 W4 W5 W6 CHAN LOCK W7", order, " ")
     T["W1"] = "W1 spawn-join, cold (all N tasks alive at once)"
     M["W1"] = "ms";   D["W1"] = "lower"; L["W1"] = "raw"; G["W1"] = "<= 1.0"
     T["W1S"] = "W1S spawn-join, steady (rounds of 1000 tasks; N in all)"
@@ -202,7 +204,9 @@ report() {
     M["CHAN"] = "mps"; D["CHAN"] = "higher"; L["CHAN"] = "raw"; G["CHAN"] = ""
     T["LOCK"] = "LOCK lock hand-off (hand-offs per second)"
     M["LOCK"] = "hps"; D["LOCK"] = "higher"; L["LOCK"] = "raw"; G["LOCK"] = ""
-    for (o = 1; o <= 9; o++) {
+    T["W7"] = "W7 to_thread round trip (microseconds; us_conc: 8 tasks at once)"
+    M["W7"] = "us"; D["W7"] = "lower"; L["W7"] = "none"; G["W7"] = ""
+    for (o = 1; o <= 10; o++) {
       w = order[o]
       if (impls[w] == "") continue
       m = M[w]; lim = L[w]
@@ -256,6 +260,8 @@ report() {
         }
         note = ""
         if (fails[w, im]) note = sprintf(" (%d runs n/a)", fails[w, im])
+        kq = w SUBSEP im SUBSEP "us_conc"
+        if (cnt[kq]) note = note sprintf(" us_conc=%.1f", median(kq))
         via = w SUBSEP im SUBSEP "via"
         if (cnt[via] && vals[via, 1] != "event") note = note " (via " vals[via, 1] ")"
         printf "  %-9s %12s %8.0f%% %8s%s%s   %s%s\n", im, num(v, m), spread, \

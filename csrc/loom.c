@@ -15,6 +15,7 @@
 #include "sync/sync.h"
 #include "io/io.h"
 #include "embed/embed.h"
+#include "thread/thread.h"
 
 static const loom_opener openers[] = {
   /* core/: the engine */
@@ -54,6 +55,9 @@ static const loom_opener openers[] = {
   loom__future_open,
   loom__await_open,
   loom__luv_open,
+  /* thread/: blocking work on worker threads */
+  loom__pool_open,
+  loom__to_thread_open,
 };
 
 /* Keep this library loaded for the life of the process. Lua unloads the

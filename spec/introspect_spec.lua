@@ -318,7 +318,11 @@ describe("what a blocked task waits on", function()
         end)
       end)
       named(g, "await", loom.await, function() end)
-      return { event = 1, lock = 1, semaphore = 1, condition = 1,
+      named(g, "to_thread", loom.to_thread, function()
+        local l, c = require "loom", require "loom.core"
+        while not l.thread.cancelled() do c.thread_block(1) end
+      end)
+      return { to_thread = 1, event = 1, lock = 1, semaphore = 1, condition = 1,
                ["channel receive"] = 1, ["channel send"] = 1, join = 1,
                start = 1, group = 1, limit = 1, await = 1 }
     end)
@@ -333,6 +337,7 @@ describe("what a blocked task waits on", function()
     assert.equal("group (1 running)", got.group)
     assert.equal("group limit", got.limit)
     assert.equal("await", got.await)
+    assert.equal("to_thread", got.to_thread)
   end)
 
   it("tcp accept, read, write and udp receive", function()

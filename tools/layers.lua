@@ -23,7 +23,8 @@ local LAYERS = {
   sync = { core = true },
   io = { core = true },
   embed = { core = true },
-  top = { core = true, sync = true, io = true, embed = true },
+  thread = { core = true, embed = true },
+  top = { core = true, sync = true, io = true, embed = true, thread = true },
 }
 
 -- The engine's files, lowest first (csrc/core/core.h lists them too).

@@ -3,8 +3,11 @@
 # there are any); the last line printed is "N passed, M failed".
 #   BUILD=dir        where core.so was built (default: build)
 #   SANITIZE=asan    run with the ASan/UBSan runtime preloaded
+#   SANITIZE=tsan    run with the ThreadSanitizer runtime preloaded (a
+#                    data race or a lock-order problem fails the run)
 #   SANITIZE=valgrind run busted under valgrind
 #   BUSTED_ARGS=...  extra busted arguments (e.g. a spec file)
+#   CTEST_ARGS=...   names of the C tests to run (default: all)
 #   SHUFFLE=1        run the specs in a random order (the seed is printed;
 #                    SEED=n repeats an order)
 BUILD=${BUILD:-build}
@@ -21,6 +24,15 @@ case "${SANITIZE:-}" in
     export ASAN_OPTIONS="detect_leaks=0:abort_on_error=1:${ASAN_OPTIONS:-}"
     export UBSAN_OPTIONS="print_stacktrace=1:halt_on_error=1"
     ;;
+  tsan)
+    export LD_PRELOAD="$(${CC:-cc} -print-file-name=libtsan.so)"
+    TSAN_OPTIONS="halt_on_error=1:abort_on_error=1:${TSAN_OPTIONS:-}"
+    export TSAN_OPTIONS="second_deadlock_stack=1:$TSAN_OPTIONS"
+    # As for valgrind: busted re-executes itself, which dies silently
+    # under the preloaded runtime. (/bin/sh crashes under it too: specs
+    # run under TSan start their child processes without a shell.)
+    busted_cmd="lua5.4 $(command -v busted) --ignore-lua"
+    ;;
   valgrind)
     runner="valgrind --quiet --error-exitcode=99 --leak-check=no"
     runner="$runner --suppressions=tools/valgrind.supp"
@@ -35,7 +47,9 @@ passed=0; failed=0
 # failure even if its summary line is missing or says 0 failed.
 if [ -x "$BUILD/ctest/run" ]; then
   st=$(mktemp)
-  { $runner "$BUILD/ctest/run"; echo $? > "$st"; } 2>&1 | tee -a "$log"
+  # shellcheck disable=SC2086
+  { $runner "$BUILD/ctest/run" ${CTEST_ARGS:-}; echo $? > "$st"; } 2>&1 |
+    tee -a "$log"
   if [ "$(cat "$st")" != 0 ]; then
     grep -qE '^[0-9]+ passed, [1-9][0-9]* failed$' "$log" ||
       echo "0 passed, 1 failed" >> "$log"

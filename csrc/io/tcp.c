@@ -10,9 +10,17 @@
 ** 127.0.0.1 first; listen binds the first that works. A connection being
 ** made is a Stream from the start: cancelling the connect closes it.
 ** TCP streams have TCP_NODELAY on.
+**
+** listen's options: backlog (default 511) and reuseport. libuv (1.44) has
+** no flag for SO_REUSEPORT, so with reuseport the socket is made here,
+** the option set on it, and the socket handed to libuv (uv_tcp_open)
+** before the bind: several processes or loops can then listen on one
+** port, and the kernel spreads the connections among them.
 */
+#include <errno.h>
 #include <stdio.h>
 #include <string.h>
+#include <unistd.h>
 
 #include "io.h"
 
@@ -24,6 +32,7 @@ typedef struct addr_list {
   int n, i;            /* count, next to try */
   int err;             /* error of the last attempt */
   int backlog;         /* listen */
+  int reuseport;       /* listen: set SO_REUSEPORT before binding */
   struct sockaddr_storage a[MAX_ADDRS];
 } addr_list;
 
@@ -169,17 +178,41 @@ static int l_tcp_connect(lua_State *L) {
 ** listen
 ** ===================================================================== */
 
+/* [-0, +0, -] Give the TCP handle 'tcp' a new socket of 'family' with
+** SO_REUSEPORT set (before the bind); 0 or a libuv error. */
+static int open_reuseport(uv_tcp_t *tcp, int family) {
+#ifdef SO_REUSEPORT
+  int fd, on = 1, rc;
+  fd = socket(family, SOCK_STREAM | SOCK_CLOEXEC, IPPROTO_TCP);
+  if (fd < 0) return uv_translate_sys_error(errno);
+  if (setsockopt(fd, SOL_SOCKET, SO_REUSEPORT, &on, sizeof on) != 0) {
+    rc = uv_translate_sys_error(errno);
+    close(fd);
+    return rc;
+  }
+  rc = uv_tcp_open(tcp, (uv_os_sock_t)fd);
+  if (rc != 0) close(fd);
+  return rc;
+#else
+  (void)tcp;
+  (void)family;
+  return UV_ENOTSUP;
+#endif
+}
+
 /* [-0, +(1|3), m] Bind and listen on the first address of the list at
 ** index 4 that works. */
 static int listen_first(lua_State *L, loom_ctx *ctx) {
   addr_list *a = (addr_list *)lua_touserdata(L, 4);
   int i;
   for (i = 0; i < a->n; i++) {
+    const struct sockaddr *sa = (const struct sockaddr *)&a->a[i];
     loom_listener *l;
-    int rc;
+    int rc = 0;
     lua_settop(L, 4);
     l = loom__listener_new(L, ctx, LOOM_TCP);
-    rc = uv_tcp_bind(&l->u.tcp, (const struct sockaddr *)&a->a[i], 0);
+    if (a->reuseport) rc = open_reuseport(&l->u.tcp, sa->sa_family);
+    if (rc == 0) rc = uv_tcp_bind(&l->u.tcp, sa, 0);
     if (rc == 0) rc = loom__listener_listen(l, a->backlog);
     if (rc == 0) return 1;
     loom__listener_close(l);
@@ -188,24 +221,40 @@ static int listen_first(lua_State *L, loom_ctx *ctx) {
   return loom__fail(L, a->err != 0 ? a->err : UV_EADDRNOTAVAIL);
 }
 
+/* [-0, +0, v] Read listen's options (the table at index 3) into 'a':
+** backlog (a positive integer, default 511), reuseport (a boolean). */
+static void listen_opts(lua_State *L, addr_list *a) {
+  lua_Integer backlog = DEFAULT_BACKLOG;
+  lua_getfield(L, 3, "backlog");
+  if (!lua_isnil(L, -1)) {
+    loom__argcheck(L, lua_isinteger(L, -1) && lua_tointeger(L, -1) > 0,
+                   3, "opts.backlog must be a positive integer");
+    backlog = lua_tointeger(L, -1);
+  }
+  lua_getfield(L, 3, "reuseport");
+  loom__argcheck(L, lua_isnil(L, -1) || lua_isboolean(L, -1), 3,
+                 "opts.reuseport must be a boolean");
+  if (a != NULL) {
+    a->backlog = backlog > 0x7fffffff ? 0x7fffffff : (int)backlog;
+    a->reuseport = lua_toboolean(L, -1);
+  }
+  lua_pop(L, 2);
+}
+
 /* [-1, +(1|3), y] Continuation of listen's resolution. */
 static int k_resolved_listen(lua_State *L, int status, lua_KContext kc) {
   loom_ctx *ctx = loom_ctxup(L);
-  int n = take_resolved(L, ctx, kc), backlog;
+  int n = take_resolved(L, ctx, kc);
   (void)status;
   if (n > 0) return n;
-  lua_getfield(L, 3, "backlog");
-  backlog = lua_isinteger(L, -1) ? (int)lua_tointeger(L, -1)
-                                 : DEFAULT_BACKLOG;
-  lua_pop(L, 1);
-  ((addr_list *)lua_touserdata(L, 4))->backlog = backlog;
+  listen_opts(L, (addr_list *)lua_touserdata(L, 4));
   return listen_first(L, ctx);
 }
 
 /* [-3, +(1|3), y] Checkpoint. core.tcp_listen(host, port [, opts]) ->
 ** Listener | nil, code, message. host nil or "*": every IPv4 address;
-** opts.backlog. Stack: 1 host, 2 port, 3 opts, 4 addresses, 5 the
-** Listener. */
+** opts.backlog, opts.reuseport. Stack: 1 host, 2 port, 3 opts, 4
+** addresses, 5 the Listener. */
 static int l_tcp_listen(lua_State *L) {
   loom_ctx *ctx = loom_ctxup(L);
   const char *host = loom__optstring(L, 1, "*");
@@ -213,16 +262,10 @@ static int l_tcp_listen(lua_State *L) {
   struct sockaddr_storage ss;
   loom_task *t;
   addr_list *a;
-  lua_Integer backlog = DEFAULT_BACKLOG;
   if (!lua_isnoneornil(L, 3)) {
     loom__checktype(L, 3, LUA_TTABLE);
-    lua_getfield(L, 3, "backlog");
-    if (!lua_isnil(L, -1)) {
-      loom__argcheck(L, lua_isinteger(L, -1) && lua_tointeger(L, -1) > 0,
-                     3, "opts.backlog must be a positive integer");
-      backlog = lua_tointeger(L, -1);
-    }
-    lua_pop(L, 1);
+    lua_settop(L, 3);
+    listen_opts(L, NULL);             /* check them before any wait */
   } else {
     lua_settop(L, 2);
     lua_newtable(L);
@@ -235,7 +278,7 @@ static int l_tcp_listen(lua_State *L) {
   a = push_addrs(L);
   a->a[0] = ss;
   a->n = 1;
-  a->backlog = (int)backlog;
+  listen_opts(L, a);
   return listen_first(L, ctx);
 }
 

@@ -14,6 +14,7 @@ local condition = require "loom.condition"
 local channel = require "loom.channel"
 local bridge = require "loom.bridge"
 local introspect = require "loom.introspect"
+local thread = require "loom.thread"
 
 local M = {}
 
@@ -75,6 +76,16 @@ M.channel = channel.channel
 -- Callback bridges (loom.bridge).
 M.await = bridge.await
 M.use_luv = bridge.use_luv
+
+-- Blocking work on worker threads (loom.thread).
+
+--- Checkpoint. Run `fn(...)` on a worker thread; see `loom.thread`.
+-- @function to_thread
+M.to_thread = thread.to_thread
+M.thread = thread
+--- How many `to_thread` jobs may run at once (default: the number of
+-- CPUs, at least 4); assignable, read at each `to_thread` call.
+M.thread_limit = thread.default_limit()
 
 -- I/O families, as namespaces.
 M.tcp = require "loom.tcp"

@@ -24,7 +24,9 @@ M.connect = util.io(core.tcp_connect, "connect", 2)
 -- tells which). `host` nil or `"*"`: every IPv4 address.
 -- @tparam ?string host
 -- @tparam integer port
--- @tparam[opt] table opts `backlog` (default 511)
+-- @tparam[opt] table opts `backlog` (default 511), `reuseport` (set
+-- `SO_REUSEPORT` before binding: several processes can listen on one port
+-- and the kernel spreads the connections among them)
 -- @treturn Listener
 -- @raise `loom.IOError` (op "listen"), e.g. code `"EADDRINUSE"`
 -- @usage

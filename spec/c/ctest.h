@@ -94,7 +94,12 @@
   X(teardown_pending_own_loop)      \
   X(teardown_nowait_after_shutdown) \
   X(teardown_nowait_no_shutdown)    \
-  X(open_twice_same_table)
+  X(open_twice_same_table)          \
+  X(thread_host_loop_alive)         \
+  X(thread_teardown_running_own_loop) \
+  X(thread_teardown_running_host_loop) \
+  X(thread_teardown_undelivered_and_queued) \
+  X(thread_states_in_turn)
 
 #define CTEST_DECLARE(name) int test_##name(void);
 TEST_LIST(CTEST_DECLARE)
