@@ -128,10 +128,11 @@ asan:
 	@BUILD=build-asan SANITIZE=asan sh tools/test.sh
 
 # ThreadSanitizer on the specs and C tests of the worker threads
-# (loom.to_thread); TSAN_SPECS=... and TSAN_CTESTS=... run others.
+# (loom.to_thread) and of futures posted from threads; TSAN_SPECS=... and
+# TSAN_CTESTS=... run others.
 TSAN_SPECS ?= spec/thread_spec.lua spec/thread_cancel_spec.lua \
               spec/thread_teardown_spec.lua spec/reuseport_spec.lua
-TSAN_CTESTS ?= $(shell sed -n 's/^ *X(\(thread_[a-z_]*\)).*/\1/p' \
+TSAN_CTESTS ?= $(shell sed -n 's/^ *X(\(\(thread\|future\)_[a-z_]*\)).*/\1/p' \
                  spec/c/ctest.h)
 tsan:
 	@$(MAKE) --no-print-directory BUILD=build-tsan \

@@ -12,7 +12,8 @@
 ** the loop thread.
 **
 ** Invariants:
-**  - f->posted and f->state change only under the poster's lock; f->state
+**  - f->posted, f->state and f->src change only under the poster's lock
+**    (posting threads read the bytes around f->posted); f->state
 **    changes only on the loop thread, so the loop thread reads it without
 **    the lock;
 **  - a future is freed when it is settled and its Lua object is gone
@@ -97,8 +98,10 @@ static void future_wake(loom_ctx *ctx, loom_future *f) {
 static void future_deliver(loom_ctx *ctx, loom_post *p) {
   loom_future *f = (loom_future *)p;
   if (ctx == NULL) return;
+  loom__poster_lock(f->fs->poster);     /* posting threads read them */
   f->state = f->ok ? FS_OK : FS_ERR;
   f->src = FV_POST;
+  loom__poster_unlock(f->fs->poster);
   if (f->box == NULL) future_free(f->fs, f);
   else future_wake(ctx, f);
 }
@@ -120,7 +123,12 @@ LOOM_API loom_future *loom_future_new(lua_State *L) {
     luaL_error(L, "loom: the state is being closed");
     return NULL;
   }
-  fs->poster = loom__poster(L, ctx);
+  {
+    /* Set once: posting threads read it without the lock (a rewrite of
+    ** the same value would still be a data race). */
+    loom_poster *ps = loom__poster(L, ctx);
+    if (fs->poster == NULL) fs->poster = ps;
+  }
   luaL_checkstack(L, 4, "loom_future_new");
   box = (loom_future **)lua_newuserdatauv(L, sizeof(loom_future *), 1);
   *box = NULL;                                 /* [fut] */
@@ -163,7 +171,10 @@ static void future_settle(lua_State *L, loom_future *f, int how, int n) {
   loom__poster_lock(fs->poster);
   refused = f->posted || f->state != FS_PENDING ||
             loom__poster_closed(fs->poster);
-  if (!refused) f->state = (unsigned char)how;
+  if (!refused) {
+    f->state = (unsigned char)how;
+    f->src = FV_LUA;
+  }
   loom__poster_unlock(fs->poster);
   if (refused) {
     lua_pop(L, n > 1 ? 1 : n);
@@ -171,7 +182,6 @@ static void future_settle(lua_State *L, loom_future *f, int how, int n) {
                 "was ignored", 0);
     return;
   }
-  f->src = FV_LUA;
   f->nvals = n;
   if (n > 0) {
     int stored = 0;
