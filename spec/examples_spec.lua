@@ -104,4 +104,26 @@ describe("examples", function()
     assert.matches("code ENOENT, op open", out)
     assert.matches("cleaned up: true", out)
   end)
+
+  it("13: the task tree dump, the same as the README shows", function()
+    local out = run("13_debug_dump")
+    assert.matches("log: hello", out)
+    -- Times differ from run to run; the rest must match the README.
+    local function norm(text)
+      return (text:gsub("%d+%.%d+ s", "N s")
+                  :gsub("%d+%-%d+%-%d+ %d+:%d+:%d+", "DATE")
+                  :gsub("loom%.now%(%) = [%d.]+", "loom.now() = T"))
+    end
+    local dump = out:match("(loom: 5 tasks.-)\nexit=%d+%s*$")
+    assert.is_not_nil(dump, out)
+    local f = assert(io.open("README.md"))
+    local readme = f:read("a")
+    f:close()
+    local block = readme:match("<!%-%- dump:begin %-%->\n(.-)<!%-%- dump:end %-%->")
+    assert.is_not_nil(block, "README: no dump block")
+    block = block:gsub("\n$", ""):gsub("^    ", ""):gsub("\n    ", "\n")
+    assert.equal(norm(block), norm(dump),
+                 "README's dump is out of date: paste the output of "
+                 .. "examples/13_debug_dump.lua")
+  end)
 end)

@@ -186,6 +186,8 @@ struct loom_task {
   int ref;                  /* anchor while alive, LUA_NOREF after */
   unsigned id;              /* N of the default name task-N */
   int nres;                 /* before the first run: nargs; after: nres */
+  loom_task *parent;        /* the spawning task (t.parent, user value 2,
+                            ** which keeps it alive), or NULL */
   int line;                 /* spawned_at: the line of the spawning call */
   const char *src;          /* and its chunk's short name (a string the
                             ** context keeps: task.c, "Spawn sites") */

@@ -167,6 +167,7 @@ loom_task *loom__new_task(lua_State *L, loom_ctx *ctx, int fidx, int nargs,
   if (ctx->current != NULL) {                 /* t.parent, user value 2 */
     lua_rawgeti(L, -1, ctx->current->ref);
     lua_setiuservalue(L, -3, 2);
+    t->parent = ctx->current;
   }
   if (ctx->pool_n > 0) {
     /* A reset coroutine of a finished task, in an anchor slot that the new
@@ -324,24 +325,28 @@ int loom__task_push_value(lua_State *L, loom_task *t, int tidx, int i) {
 
 #define KEEP_FINISHED 16  /* finished ancestors a chain keeps */
 
-/* [-0, +0, -] The Task at 'idx' has just finished: if more than
-** KEEP_FINISHED finished tasks follow it up its parent chain, the last
-** of them forgets its parent. So a relay of tasks, each spawning the
+/* [-0, +0, -] Task 't' (its Task at 'idx') has just finished: if more
+** than KEEP_FINISHED finished tasks follow it up its parent chain, the
+** last of them forgets its parent. So a relay of tasks, each spawning the
 ** next then ending, holds a bounded number of them, while t.parent of a
-** finished task stays what it was in every ordinary program. */
-static void forget_old_ancestors(lua_State *L, int idx) {
-  int n = 0, top = lua_gettop(L);
-  lua_pushvalue(L, idx);                                   /* [x] */
-  while (lua_getiuservalue(L, -1, 2) == LUA_TUSERDATA &&  /* [x parent] */
-         ((loom_task *)lua_touserdata(L, -1))->state == TS_DONE) {
-    lua_remove(L, -2);                                  /* [parent] */
-    if (++n == KEEP_FINISHED) {
-      lua_pushnil(L);
-      lua_setiuservalue(L, -2, 2);
-      break;
-    }
+** finished task stays what it was in every ordinary program. The walk is
+** in C (t->parent is valid while user value 2 keeps it alive); the Lua
+** one runs only to cut. */
+static void forget_old_ancestors(lua_State *L, loom_task *t, int idx) {
+  loom_task *p = t->parent;
+  int n = 0;
+  while (p != NULL && p->state == TS_DONE && ++n < KEEP_FINISHED)
+    p = p->parent;
+  if (n < KEEP_FINISHED || p == NULL || p->parent == NULL) return;
+  lua_pushvalue(L, idx);                       /* [x]: walk to p's Task */
+  while (lua_touserdata(L, -1) != (void *)p) {
+    lua_getiuservalue(L, -1, 2);
+    lua_remove(L, -2);
   }
-  lua_settop(L, top);
+  lua_pushnil(L);
+  lua_setiuservalue(L, -2, 2);
+  p->parent = NULL;
+  lua_pop(L, 1);
 }
 
 /* [-0, +0, m] The finished task 't' has told its group and joiners (the
@@ -369,7 +374,7 @@ void loom__task_settle(lua_State *L, loom_ctx *ctx, loom_task *t) {
   }
   lua_setiuservalue(L, -3, 1);                 /* [anchors task co] */
   t->co = NULL;
-  forget_old_ancestors(L, -2);
+  forget_old_ancestors(L, t, -2);
   lua_settop(co, 0);
   /* It returned from its main function (or was closed): it is at its base
   ** level with nothing pending, as a new coroutine. */
