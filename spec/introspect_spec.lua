@@ -504,6 +504,10 @@ describe("loom.dump_on_signal", function()
         LUA_CPATH = "./" .. (os.getenv("LOOM_BUILD") or "build") .. "/?.so;;",
         PATH = os.getenv("PATH"),
       }
+      for _, k in ipairs { "LD_PRELOAD", "ASAN_OPTIONS", "UBSAN_OPTIONS",
+                           "LSAN_OPTIONS", "TSAN_OPTIONS" } do
+        e[k] = os.getenv(k)         -- the sanitizer runs (make asan)
+      end
       for k, v in pairs(env or {}) do e[k] = v end
       local p = loom.process.spawn{ "lua5.4", path, env = e,
                                     stdout = "pipe", stderr = "pipe" }

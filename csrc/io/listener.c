@@ -37,6 +37,16 @@ static int closed_error(lua_State *L) {
   return loom__error(L, "loom: the listener is closed");
 }
 
+/* [-0, +0, -] Reference the handle only while a task is blocked in
+** accept: a listener nobody accepts on cannot wake anyone, so it does not
+** keep the loop alive (loom.run's deadlock rule; connections wait in the
+** backlog meanwhile). */
+static void listener_update_ref(loom_listener *l) {
+  if (l->closed) return;
+  if (l->acceptors.n > 0) uv_ref(&l->u.handle);
+  else uv_unref(&l->u.handle);
+}
+
 /* Connection callback (libuv context, pure C): libuv holds one accepted
 ** connection until uv_accept; wake one acceptor to take it. */
 static void on_connection(uv_stream_t *server, int status) {
@@ -45,6 +55,16 @@ static void on_connection(uv_stream_t *server, int status) {
   if (status < 0) l->err = status;
   else l->pending++;
   if (ctx != NULL) loom__lot_wake_one(ctx, &l->acceptors);
+  listener_update_ref(l);
+}
+
+/* Abort of accept (pure C): leave the acceptors (SUCCEEDED). */
+static int accept_abort(loom_ctx *ctx, loom_task *t) {
+  loom_listener *l = (loom_listener *)t->wait_obj;
+  (void)ctx;
+  loom__lot_remove(&l->acceptors, t);
+  listener_update_ref(l);
+  return LOOM_ABORT_SUCCEEDED;
 }
 
 static int k_accept(lua_State *L, int status, lua_KContext kc);
@@ -80,7 +100,9 @@ static int accept_op(lua_State *L, loom_ctx *ctx, loom_listener *l,
   }
   if (again) loom__check_cancel(L, ctx, t);
   loom__waiting(t, l->kind == LOOM_TCP ? "tcp accept" : "pipe accept");
-  return loom__lot_park(L, t, &l->acceptors, k_accept);
+  loom__lot_push(&l->acceptors, t);
+  listener_update_ref(l);
+  return loom__suspend(L, t, accept_abort, l, k_accept);
 }
 
 /* [-0, +(1|3), y] Continuation of accept. */
@@ -193,6 +215,7 @@ loom_listener *loom__listener_new(lua_State *L, loom_ctx *ctx, int kind) {
 ** bound TCP port. */
 int loom__listener_listen(loom_listener *l, int backlog) {
   int rc = uv_listen(&l->u.stream, backlog, on_connection);
+  if (rc == 0) listener_update_ref(l);
   if (rc == 0 && l->kind == LOOM_TCP) {
     struct sockaddr_storage ss;
     int len = (int)sizeof ss;
