@@ -54,6 +54,7 @@ build = {
         "csrc/io/listener.c",
         "csrc/io/pipe.c",
         "csrc/io/process.c",
+        "csrc/io/rbuf.c",
         "csrc/io/req.c",
         "csrc/io/signal.c",
         "csrc/io/status.c",

@@ -7,6 +7,7 @@
 **   handle.c    the I/O state of a context; lifetime of libuv handles
 **   req.c       lifetime of libuv requests
 **   dns.c       name resolution (loom.dns; shared with tcp.c)
+**   rbuf.c      receive buffers (a Stream's, a TLS stream's)
 **   stream.c    Stream objects: creation, closing, addresses, connects
 **   stream_read.c / stream_write.c   reading and writing a Stream
 **   listener.c  Listener objects
@@ -382,6 +383,29 @@ const struct addrinfo *loom__gai_result(loom_req *r);
 
 typedef struct loom_stream loom_stream;
 typedef struct loom_listener loom_listener;
+typedef struct loom_rbuf loom_rbuf;
+
+/* Read modes: what a read waits for (loom_rbuf.mode). */
+#define LOOM_RM_ANY 1     /* at least one byte (at most 'want') */
+#define LOOM_RM_EXACT 2   /* 'want' bytes */
+#define LOOM_RM_LINE 3    /* a newline (a line of at most 'want' bytes) */
+
+/* First size of a receive buffer (it grows for long reads). */
+#define LOOM_RBUF_SIZE (64 * 1024)
+
+/* A receive buffer (rbuf.c): the bytes that arrived and were not read
+** yet, and the read waiting on them. A Stream's holds what libuv read, a
+** TLS stream's what OpenSSL decrypted. Pure C, malloc'd storage: libuv
+** writes into its free end. */
+struct loom_rbuf {
+  char *buf;              /* storage, NULL until the first byte */
+  size_t cap;             /* its size */
+  size_t head, len;       /* buffered bytes: buf[head .. head + len) */
+  size_t scan;            /* read_line: buffered bytes with no newline */
+  size_t want;            /* RM_ANY: at most; RM_EXACT: the count;
+                          ** RM_LINE: the longest line ((size_t)-1) */
+  unsigned char mode;     /* LOOM_RM_* of the read recorded */
+};
 
 /* A byte stream over a uv_stream_t, with its receive buffer. */
 struct loom_stream {
@@ -392,16 +416,11 @@ struct loom_stream {
     uv_tcp_t tcp;
     uv_pipe_t pipe;
   } u;
-  char *buf;              /* receive buffer, NULL until the first read */
-  size_t cap;             /* its size */
-  size_t head, len;       /* buffered bytes: buf[head .. head + len) */
-  size_t want;            /* read_exactly: bytes the reader waits for */
-  size_t scan;            /* read_line: buffered bytes with no newline */
+  loom_rbuf rb;           /* receive buffer and the reader's condition */
   loom_task *reader;      /* task blocked in a read, or NULL */
   int rerr;               /* sticky read error (libuv code) or 0 */
   int nwrites;            /* writes in flight */
   unsigned char kind;     /* LOOM_TCP or LOOM_PIPE */
-  unsigned char rmode;    /* what the reader waits for */
   unsigned char reading;  /* uv_read_start is on */
   unsigned char eof;      /* the peer's end of stream was seen */
   unsigned char closed;   /* closed: s:close(), or a cancelled write */
@@ -432,8 +451,33 @@ typedef struct loom_connect {
   uv_connect_t c;
 } loom_connect;
 
-/* Size of a stream's receive buffer (it grows for long reads). */
-#define LOOM_STREAM_BUF (64 * 1024)
+/* {====================================================================
+** rbuf.c
+** ===================================================================== */
+/* [-0, +0, -] The free end of 'b' (loom__rbuf_room bytes). */
+#define loom__rbuf_tail(b) ((b)->buf + (b)->head + (b)->len)
+/* [-0, +0, -] Record the read that waits on 'b': mode LOOM_RM_*, and
+** 'want' (what the read callback tests, loom__rbuf_ready). */
+#define loom__rbuf_expect(b, m, w) \
+  ((void)((b)->mode = (unsigned char)(m)), (void)((b)->want = (w)))
+/* [-0, +0, -] Free the storage (the buffer can be used again). */
+void loom__rbuf_free(loom_rbuf *b);
+/* [-0, +0, -] Make room at the free end: allocate, compact, and with
+** 'grow' (a reader waits for more) grow a full buffer (twice, or to what
+** a read_exactly needs). Returns the free bytes (0: full or no memory). */
+size_t loom__rbuf_room(loom_rbuf *b, int grow);
+/* [-0, +0, -] Does the recorded read hold (or fail) now that the 'n'
+** bytes at 'fresh' were appended (and counted in 'len')? */
+int loom__rbuf_ready(const loom_rbuf *b, const char *fresh, size_t n);
+/* [-0, +0, -] Take 'k' bytes off the front. */
+void loom__rbuf_consume(loom_rbuf *b, size_t k);
+/* [-0, +(0|1|3), m] Satisfy a read of 'mode' ('want' as in loom_rbuf)
+** from what 'b' holds: push its result (a string; nil at 'eof'; the fail
+** tuple nil, "ELINETOOLONG", message for a line over its bound, whose
+** bytes stay buffered) and return the number of values, or -1 (nothing
+** pushed) when it must wait, never with 'eof'. */
+int loom__rbuf_take(lua_State *L, loom_rbuf *b, int mode, size_t want,
+                    int eof);
 
 /* {====================================================================
 ** stream.c, stream_read.c, stream_write.c
@@ -458,6 +502,19 @@ void loom__on_connect(uv_connect_t *c, int status);
 /* Abort of a task waiting on a loom_connect: close the stream, detach the
 ** request (SUCCEEDED). */
 int loom__connect_abort(loom_ctx *ctx, loom_task *t);
+/* [-0, +0, v] The 'want' of a read of 'mode' (LOOM_RM_*) from its
+** argument at index 2: read's max, read_exactly's count, read_line's
+** {max = n}; (size_t)-1 for no bound. */
+size_t loom__read_arg(lua_State *L, int mode);
+/* [-0, +0, y] Suspend 't' until 's' has a byte buffered, has ended, failed
+** or closed: 't' becomes its reader, with 'abort' and 'obj' as its wait
+** (the abort must clear s->reader) and 'k' as its continuation. Returns
+** a libuv error if reading cannot start; otherwise it does not return. */
+int loom__stream_wait(lua_State *L, loom_task *t, loom_stream *s,
+                      loom_abort_fn abort, void *obj, lua_KFunction k);
+/* [-0, +0, -] Take the first 'k' bytes of the buffer of 's' (copied by
+** the caller); read on if it had filled. */
+void loom__stream_take(loom_stream *s, size_t k);
 /* [-0, +0, m] Register the Stream class; the reading and writing files
 ** add their methods to it. */
 void loom__stream_open(lua_State *L, loom_ctx *ctx);
