@@ -12,6 +12,8 @@
 **   stream_read.c / stream_write.c   reading and writing a Stream
 **   listener.c  Listener objects
 **   tcp.c pipe.c udp.c process.c signal.c   one libuv family each
+**   tls_ctx.c   TLS contexts (OpenSSL's SSL_CTX), errors, certificates
+**   tls.c       TLS streams over any Stream (OpenSSL on memory BIOs)
 **   fs.c        path operations; fs requests (shared with file.c)
 **   filestate.c the descriptor of a File: requests in flight, closing
 **   file.c      File objects
@@ -515,6 +517,19 @@ int loom__stream_wait(lua_State *L, loom_task *t, loom_stream *s,
 /* [-0, +0, -] Take the first 'k' bytes of the buffer of 's' (copied by
 ** the caller); read on if it had filled. */
 void loom__stream_take(loom_stream *s, size_t k);
+/* [-0, +0, m] Send 'len' bytes at 'data' (C memory, copied if the kernel
+** does not take them at once) on the open 's', in order after the writes
+** in flight. Returns 0 (the kernel took them), 1 with '*req' in flight,
+** or a libuv error. Wait for '*req' with loom__stream_write_abort and end
+** with loom__stream_req_done, or let it go with loom__req_detach. */
+int loom__stream_send(lua_State *L, loom_ctx *ctx, loom_stream *s,
+                      const char *data, size_t len, loom_req **req);
+/* Abort of a task waiting for a write or shutdown request of a stream:
+** close the stream, detach the request (SUCCEEDED). */
+int loom__stream_write_abort(loom_ctx *ctx, loom_task *t);
+/* [-0, +(0|3), v] After the wait for write request 'r' of 's': free it;
+** 0, or push its fail tuple (3), or raise "closed" if a close ended it. */
+int loom__stream_req_done(lua_State *L, loom_req *r, loom_stream *s);
 /* [-0, +0, m] Register the Stream class; the reading and writing files
 ** add their methods to it. */
 void loom__stream_open(lua_State *L, loom_ctx *ctx);
@@ -534,6 +549,61 @@ int loom__listener_listen(loom_listener *l, int backlog);
 /* [-0, +0, m] Register the Listener class; its methods table is
 ** core.listener_methods. */
 void loom__listener_open(lua_State *L, loom_ctx *ctx);
+
+/* {====================================================================
+** TLS (tls_ctx.c, tls.c): OpenSSL over any Stream
+** ===================================================================== */
+
+/*
+** A TLS stream (tls.c) is a layer over a Stream: OpenSSL works on two
+** memory BIOs, the ciphertext goes through the Stream's own buffer and
+** write path, the plaintext lands in the TLS stream's loom_rbuf. The
+** OpenSSL types are named here by their struct tags only, so that only
+** the TLS files include OpenSSL's headers.
+*/
+struct ssl_ctx_st;
+struct ssl_st;
+struct x509_st;
+
+#define LOOM_TLSCTX_MT "loom.TlsContext"
+#define LOOM_TLS_MT "loom.TlsStream"
+
+/* An SSL_CTX made from an options table: the payload of a
+** loom.TlsContext. Every TLS stream made with it keeps it as a user value;
+** each SSL holds a reference to the SSL_CTX, which goes with the last. */
+typedef struct loom_tlsctx {
+  struct ssl_ctx_st *ssl_ctx;   /* NULL after __gc */
+  unsigned char *alpn;          /* a server's protocols (wire format) */
+  unsigned int alpn_len;
+  unsigned char server;         /* a server's context */
+  unsigned char verify;         /* the peer's certificate is verified */
+} loom_tlsctx;
+
+/* {====================================================================
+** tls_ctx.c, tls.c
+** ===================================================================== */
+/* [-0, +0, v] The loom.TlsContext at 'idx' (an argument error if not). */
+loom_tlsctx *loom__tlsctx_check(lua_State *L, int idx);
+/* [-0, +0, -] Describe the failure of an OpenSSL call on 'ssl' whose
+** SSL_get_error was 'err': OpenSSL's reason into 'msg', and for a failed
+** verification X509's text into 'verr' (else ""). Empties OpenSSL's error
+** queue. */
+void loom__tls_describe(struct ssl_st *ssl, int err, char *msg, size_t n,
+                        char *verr, size_t vn);
+/* [-0, +0, -] A client's peer is 'name' (a host name or an IP address):
+** SNI for a name, and with 'verify' the name or address checked against
+** the certificate. Returns 1, or 0 if OpenSSL refused. */
+int loom__tls_set_peer(struct ssl_st *ssl, const char *name, int verify);
+/* [-0, +1, m] Push the table of certificate 'x': subject, issuer,
+** not_before, not_after, serial, san. */
+void loom__tls_push_cert(lua_State *L, struct x509_st *x);
+/* [-0, +0, -] Count TLS streams made (+1) or freed (-1), for
+** core.tls_stats. */
+void loom__tls_count(int delta);
+/* [-0, +0, m] Register loom.TlsContext (core.tls_context, core.tls_stats)
+** and loom.TlsStream (core.tls_wrap, core.tls_stream_methods). */
+void loom__tlsctx_open(lua_State *L, loom_ctx *ctx);
+void loom__tls_open(lua_State *L, loom_ctx *ctx);
 
 /* {====================================================================
 ** Openers of the families (tcp.c, pipe.c, udp.c, dns.c, fs.c, file.c,

@@ -100,11 +100,12 @@ static int push_take(lua_State *L, loom_rbuf *b, size_t e, size_t k) {
 }
 
 /* [-0, +(0|1|3), m] Satisfy a read of 'mode' ('want': the limit, the
-** count or the longest line) from what 'b' holds: push its result and return the number of values (1,
-** or 3 for the fail tuple of a line too long), or return -1, nothing
-** pushed, if it must wait for more. With 'eof' no more bytes will come:
-** it never returns -1; a partial line is the last line, anything else
-** nil (read_exactly's partial bytes stay buffered). */
+** count or the longest line) from what 'b' holds: push its result and
+** return the number of values (1, or 3 for the fail tuple of a line too
+** long), or return -1, nothing pushed, if it must wait for more. With
+** 'eof' no more bytes will come: it never returns -1; a partial line is
+** the last line, anything else nil (read_exactly's partial bytes stay
+** buffered). */
 int loom__rbuf_take(lua_State *L, loom_rbuf *b, int mode, size_t want,
                     int eof) {
   const char *p = b->buf != NULL ? b->buf + b->head : "", *nl = NULL;

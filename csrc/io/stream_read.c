@@ -90,9 +90,9 @@ static void on_read(uv_stream_t *us, ssize_t n, const uv_buf_t *b) {
 }
 
 /* [-0, +(0|1|3), m] Satisfy a read of 'mode' ('n': the limit, the count
-** or the longest line) from the buffer: push its result and return the number of values, or return -1 (nothing pushed)
-** if it has to wait. EOF and errors are sticky; bytes already buffered
-** come first. */
+** or the longest line) from the buffer: push its result and return the
+** number of values, or return -1 (nothing pushed) if it has to wait. EOF
+** and errors are sticky; bytes already buffered come first. */
 static int read_take(lua_State *L, loom_stream *s, int mode, size_t n) {
   int r = loom__rbuf_take(L, &s->rb, mode, n, 0);
   if (r >= 0) return r;

@@ -83,5 +83,6 @@ M.dns = require "loom.dns"
 M.fs = require "loom.fs"
 M.process = require "loom.process"
 M.signal = require "loom.signal"
+M.tls = require "loom.tls"
 
 return M
