@@ -295,16 +295,16 @@ static int handshake_step(lua_State *L, loom_ctx *ctx, tls_stream *x,
 typedef int (*tls_op)(lua_State *L, loom_ctx *ctx, loom_task *t,
                       int again);
 
-/* [-0, +?, y] The body of every continuation: raise Cancelled if the wait
-** was aborted, else run 'op' again. */
+/* [-0, +(1|3|4), y] The body of every continuation: raise Cancelled if
+** the wait was aborted, else run 'op' again. */
 static int resume_op(lua_State *L, lua_KContext kc, tls_op op) {
   loom_ctx *ctx = loom_ctxup(L);
   loom__resumed(L, ctx, (loom_task *)kc);
   return op(L, ctx, (loom_task *)kc, 1);
 }
 
-/* [-0, +?, y] The start of an operation with 'nargs' arguments on the
-** stream at index 1 (checked by the caller): a checkpoint. */
+/* [-0, +(1|3|4), y] The start of an operation with 'nargs' arguments on
+** the stream at index 1 (checked by the caller): a checkpoint. */
 static int start_op(lua_State *L, int nargs, tls_op op) {
   loom_ctx *ctx = loom_ctxup(L);
   lua_settop(L, nargs);
@@ -324,6 +324,7 @@ static int handshake_op(lua_State *L, loom_ctx *ctx, loom_task *t,
   return 1;
 }
 
+/* [-0, +(1|3|4), y] Continuation of s:handshake() after a wait. */
 static int k_handshake(lua_State *L, int status, lua_KContext kc) {
   (void)status;
   return resume_op(L, kc, handshake_op);
@@ -423,6 +424,7 @@ static int read_op(lua_State *L, loom_ctx *ctx, loom_task *t, int again) {
   }
 }
 
+/* [-0, +(1|3|4), y] Continuation of the reads after a wait. */
 static int k_read(lua_State *L, int status, lua_KContext kc) {
   (void)status;
   return resume_op(L, kc, read_op);
@@ -536,6 +538,7 @@ static int write_op(lua_State *L, loom_ctx *ctx, loom_task *t, int again) {
   return send_out(L, ctx, x, t, last);
 }
 
+/* [-0, +(1|3|4), y] Continuation of s:write() after a wait. */
 static int k_write(lua_State *L, int status, lua_KContext kc) {
   (void)status;
   return resume_op(L, kc, write_op);
@@ -570,6 +573,7 @@ static int notify_op(lua_State *L, loom_ctx *ctx, loom_task *t, int again) {
   return send_out(L, ctx, x, t, NULL);
 }
 
+/* [-0, +(1|3|4), y] Continuation of s:_notify() after a wait. */
 static int k_notify(lua_State *L, int status, lua_KContext kc) {
   (void)status;
   return resume_op(L, kc, notify_op);
@@ -614,16 +618,19 @@ static int l_tls_gc(lua_State *L) {
   return 0;
 }
 
-/* [-1, +(2|3), v] s:peername() / s:sockname(): as a Stream's. */
+/* [-1, +(2|3), v] The address of the Stream under the TLS stream at index
+** 1, the peer's or its own, as a Stream's. */
 static int tls_endpoint(lua_State *L, int peer) {
   tls_stream *x = check_open(L, 1);
   return loom__push_endpoint(L, x->s->kind, &x->s->u.handle, peer);
 }
 
+/* [-1, +(2|3), v] s:peername() -> addr, port. */
 static int l_tls_peername(lua_State *L) {
   return tls_endpoint(L, 1);
 }
 
+/* [-1, +(2|3), v] s:sockname() -> addr, port. */
 static int l_tls_sockname(lua_State *L) {
   return tls_endpoint(L, 0);
 }
