@@ -6,13 +6,17 @@
 LUA      ?= lua5.4
 BUSTED   ?= busted
 CC       ?= cc
-PKGS     := lua5.4 liblua5.4-dev libuv1-dev lua-busted lua-luv
+PKGS     := lua5.4 liblua5.4-dev libuv1-dev lua-busted lua-luv \
+            libssl-dev openssl python3
 BENCH_PKGS := lua-luv lua-cqueues gnuplot-nox valgrind
 
 LUA_CFLAGS := $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
 LUA_LIBS   := $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4)
 UV_CFLAGS  := $(shell pkg-config --cflags libuv 2>/dev/null)
 UV_LIBS    := $(shell pkg-config --libs libuv 2>/dev/null || echo -luv)
+# OpenSSL 3 (Debian: libssl-dev) for loom.tls.
+SSL_CFLAGS := $(shell pkg-config --cflags openssl 2>/dev/null)
+SSL_LIBS   := $(shell pkg-config --libs openssl 2>/dev/null || echo -lssl -lcrypto)
 
 OPT      ?= -O2 -g
 WARN     := -std=c99 -Wall -Wextra -Werror -pedantic \
@@ -22,7 +26,7 @@ WARN     := -std=c99 -Wall -Wextra -Werror -pedantic \
             -Wdisabled-optimization
 DEFS     := -D_DEFAULT_SOURCE -D_GNU_SOURCE
 CFLAGS_ALL = $(OPT) $(WARN) $(DEFS) -fPIC -fvisibility=hidden \
-             $(LUA_CFLAGS) $(UV_CFLAGS) $(EXTRA_CFLAGS)
+             $(LUA_CFLAGS) $(UV_CFLAGS) $(SSL_CFLAGS) $(EXTRA_CFLAGS)
 LDFLAGS_ALL = -shared $(EXTRA_LDFLAGS)
 
 # The layers of csrc/ (doc/DESIGN.md): the engine, then the layers built
@@ -60,7 +64,7 @@ $(BUILD)/obj/%.o: csrc/%.c $(HDRS)
 $(SO): $(OBJS)
 	@mkdir -p $(dir $@)
 	@echo "LD $@"
-	@$(CC) $(LDFLAGS_ALL) -o $@ $(OBJS) $(UV_LIBS) -lpthread -ldl
+	@$(CC) $(LDFLAGS_ALL) -o $@ $(OBJS) $(UV_LIBS) $(SSL_LIBS) -lpthread -ldl
 
 host: $(HOST)
 

@@ -11,7 +11,8 @@ loom gives Lua coroutines structured concurrency: task groups where the
 parent waits for its children, cancel scopes with deadlines and shields,
 cancellation that reaches blocked code and lets cleanup run, errors that
 are never lost (ErrorGroup with tracebacks), async I/O (TCP, UDP, pipes,
-DNS, files, processes, signals) and a C API to embed it.
+DNS, files, processes, signals, TLS over OpenSSL) and a C API to embed
+it.
 ]],
   license = "MIT",
 }
@@ -20,6 +21,9 @@ dependencies = {
 }
 external_dependencies = {
   LIBUV = { header = "uv.h", library = "uv" },
+  -- OpenSSL 3 (Debian: libssl-dev) for loom.tls, as luaossl and luasec
+  -- declare it.
+  OPENSSL = { header = "openssl/ssl.h", library = "ssl" },
 }
 build = {
   type = "builtin",
@@ -55,6 +59,7 @@ build = {
         "csrc/io/listener.c",
         "csrc/io/pipe.c",
         "csrc/io/process.c",
+        "csrc/io/rbuf.c",
         "csrc/io/req.c",
         "csrc/io/signal.c",
         "csrc/io/status.c",
@@ -62,6 +67,8 @@ build = {
         "csrc/io/stream_read.c",
         "csrc/io/stream_write.c",
         "csrc/io/tcp.c",
+        "csrc/io/tls.c",
+        "csrc/io/tls_ctx.c",
         "csrc/io/udp.c",
         "csrc/embed/await.c",
         "csrc/embed/future.c",
@@ -74,9 +81,9 @@ build = {
         "csrc/loom.c",
       },
       defines = { "_DEFAULT_SOURCE", "_GNU_SOURCE" },
-      incdirs = { "csrc", "$(LIBUV_INCDIR)" },
-      libdirs = { "$(LIBUV_LIBDIR)" },
-      libraries = { "uv", "pthread", "dl" },
+      incdirs = { "csrc", "$(LIBUV_INCDIR)", "$(OPENSSL_INCDIR)" },
+      libdirs = { "$(LIBUV_LIBDIR)", "$(OPENSSL_LIBDIR)" },
+      libraries = { "uv", "ssl", "crypto", "pthread", "dl" },
     },
     ["loom"] = "lua/loom/init.lua",
     ["loom.errors"] = "lua/loom/errors.lua",
@@ -100,6 +107,7 @@ build = {
     ["loom.signal"] = "lua/loom/signal.lua",
     ["loom.introspect"] = "lua/loom/introspect.lua",
     ["loom.thread"] = "lua/loom/thread.lua",
+    ["loom.tls"] = "lua/loom/tls.lua",
   },
   install = {
     -- The embedding header; `luarocks show --rock-dir loom` tells where.

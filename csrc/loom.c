@@ -50,6 +50,8 @@ static const loom_opener openers[] = {
   loom__file_open,
   loom__process_open,
   loom__signal_open,
+  loom__tlsctx_open,
+  loom__tls_open,
   /* embed/: the embedding API and bridges */
   loom__post_open,
   loom__future_open,

@@ -7,10 +7,13 @@
 **   handle.c    the I/O state of a context; lifetime of libuv handles
 **   req.c       lifetime of libuv requests
 **   dns.c       name resolution (loom.dns; shared with tcp.c)
+**   rbuf.c      receive buffers (a Stream's, a TLS stream's)
 **   stream.c    Stream objects: creation, closing, addresses, connects
 **   stream_read.c / stream_write.c   reading and writing a Stream
 **   listener.c  Listener objects
 **   tcp.c pipe.c udp.c process.c signal.c   one libuv family each
+**   tls_ctx.c   TLS contexts (OpenSSL's SSL_CTX), errors, certificates
+**   tls.c       TLS streams over any Stream (OpenSSL on memory BIOs)
 **   fs.c        path operations; fs requests (shared with file.c)
 **   filestate.c the descriptor of a File: requests in flight, closing
 **   file.c      File objects
@@ -382,6 +385,29 @@ const struct addrinfo *loom__gai_result(loom_req *r);
 
 typedef struct loom_stream loom_stream;
 typedef struct loom_listener loom_listener;
+typedef struct loom_rbuf loom_rbuf;
+
+/* Read modes: what a read waits for (loom_rbuf.mode). */
+#define LOOM_RM_ANY 1     /* at least one byte (at most 'want') */
+#define LOOM_RM_EXACT 2   /* 'want' bytes */
+#define LOOM_RM_LINE 3    /* a newline (a line of at most 'want' bytes) */
+
+/* First size of a receive buffer (it grows for long reads). */
+#define LOOM_RBUF_SIZE (64 * 1024)
+
+/* A receive buffer (rbuf.c): the bytes that arrived and were not read
+** yet, and the read waiting on them. A Stream's holds what libuv read, a
+** TLS stream's what OpenSSL decrypted. Pure C, malloc'd storage: libuv
+** writes into its free end. */
+struct loom_rbuf {
+  char *buf;              /* storage, NULL until the first byte */
+  size_t cap;             /* its size */
+  size_t head, len;       /* buffered bytes: buf[head .. head + len) */
+  size_t scan;            /* read_line: buffered bytes with no newline */
+  size_t want;            /* RM_ANY: at most; RM_EXACT: the count;
+                          ** RM_LINE: the longest line ((size_t)-1) */
+  unsigned char mode;     /* LOOM_RM_* of the read recorded */
+};
 
 /* A byte stream over a uv_stream_t, with its receive buffer. */
 struct loom_stream {
@@ -392,16 +418,11 @@ struct loom_stream {
     uv_tcp_t tcp;
     uv_pipe_t pipe;
   } u;
-  char *buf;              /* receive buffer, NULL until the first read */
-  size_t cap;             /* its size */
-  size_t head, len;       /* buffered bytes: buf[head .. head + len) */
-  size_t want;            /* read_exactly: bytes the reader waits for */
-  size_t scan;            /* read_line: buffered bytes with no newline */
+  loom_rbuf rb;           /* receive buffer and the reader's condition */
   loom_task *reader;      /* task blocked in a read, or NULL */
   int rerr;               /* sticky read error (libuv code) or 0 */
   int nwrites;            /* writes in flight */
   unsigned char kind;     /* LOOM_TCP or LOOM_PIPE */
-  unsigned char rmode;    /* what the reader waits for */
   unsigned char reading;  /* uv_read_start is on */
   unsigned char eof;      /* the peer's end of stream was seen */
   unsigned char closed;   /* closed: s:close(), or a cancelled write */
@@ -432,8 +453,33 @@ typedef struct loom_connect {
   uv_connect_t c;
 } loom_connect;
 
-/* Size of a stream's receive buffer (it grows for long reads). */
-#define LOOM_STREAM_BUF (64 * 1024)
+/* {====================================================================
+** rbuf.c
+** ===================================================================== */
+/* [-0, +0, -] The free end of 'b' (loom__rbuf_room bytes). */
+#define loom__rbuf_tail(b) ((b)->buf + (b)->head + (b)->len)
+/* [-0, +0, -] Record the read that waits on 'b': mode LOOM_RM_*, and
+** 'want' (what the read callback tests, loom__rbuf_ready). */
+#define loom__rbuf_expect(b, m, w) \
+  ((void)((b)->mode = (unsigned char)(m)), (void)((b)->want = (w)))
+/* [-0, +0, -] Free the storage (the buffer can be used again). */
+void loom__rbuf_free(loom_rbuf *b);
+/* [-0, +0, -] Make room at the free end: allocate, compact, and with
+** 'grow' (a reader waits for more) grow a full buffer (twice, or to what
+** a read_exactly needs). Returns the free bytes (0: full or no memory). */
+size_t loom__rbuf_room(loom_rbuf *b, int grow);
+/* [-0, +0, -] Does the recorded read hold (or fail) now that the 'n'
+** bytes at 'fresh' were appended (and counted in 'len')? */
+int loom__rbuf_ready(const loom_rbuf *b, const char *fresh, size_t n);
+/* [-0, +0, -] Take 'k' bytes off the front. */
+void loom__rbuf_consume(loom_rbuf *b, size_t k);
+/* [-0, +(0|1|3), m] Satisfy a read of 'mode' ('want' as in loom_rbuf)
+** from what 'b' holds: push its result (a string; nil at 'eof'; the fail
+** tuple nil, "ELINETOOLONG", message for a line over its bound, whose
+** bytes stay buffered) and return the number of values, or -1 (nothing
+** pushed) when it must wait, never with 'eof'. */
+int loom__rbuf_take(lua_State *L, loom_rbuf *b, int mode, size_t want,
+                    int eof);
 
 /* {====================================================================
 ** stream.c, stream_read.c, stream_write.c
@@ -458,6 +504,32 @@ void loom__on_connect(uv_connect_t *c, int status);
 /* Abort of a task waiting on a loom_connect: close the stream, detach the
 ** request (SUCCEEDED). */
 int loom__connect_abort(loom_ctx *ctx, loom_task *t);
+/* [-0, +0, v] The 'want' of a read of 'mode' (LOOM_RM_*) from its
+** argument at index 2: read's max, read_exactly's count, read_line's
+** {max = n}; (size_t)-1 for no bound. */
+size_t loom__read_arg(lua_State *L, int mode);
+/* [-0, +0, y] Suspend 't' until 's' has a byte buffered, has ended, failed
+** or closed: 't' becomes its reader, with 'abort' and 'obj' as its wait
+** (the abort must clear s->reader) and 'k' as its continuation. Returns
+** a libuv error if reading cannot start; otherwise it does not return. */
+int loom__stream_wait(lua_State *L, loom_task *t, loom_stream *s,
+                      loom_abort_fn abort, void *obj, lua_KFunction k);
+/* [-0, +0, -] Take the first 'k' bytes of the buffer of 's' (copied by
+** the caller); read on if it had filled. */
+void loom__stream_take(loom_stream *s, size_t k);
+/* [-0, +0, m] Send 'len' bytes at 'data' (C memory, copied if the kernel
+** does not take them at once) on the open 's', in order after the writes
+** in flight. Returns 0 (the kernel took them), 1 with '*req' in flight,
+** or a libuv error. Wait for '*req' with loom__stream_write_abort and end
+** with loom__stream_req_done, or let it go with loom__req_detach. */
+int loom__stream_send(lua_State *L, loom_ctx *ctx, loom_stream *s,
+                      const char *data, size_t len, loom_req **req);
+/* Abort of a task waiting for a write or shutdown request of a stream:
+** close the stream, detach the request (SUCCEEDED). */
+int loom__stream_write_abort(loom_ctx *ctx, loom_task *t);
+/* [-0, +(0|3), v] After the wait for write request 'r' of 's': free it;
+** 0, or push its fail tuple (3), or raise "closed" if a close ended it. */
+int loom__stream_req_done(lua_State *L, loom_req *r, loom_stream *s);
 /* [-0, +0, m] Register the Stream class; the reading and writing files
 ** add their methods to it. */
 void loom__stream_open(lua_State *L, loom_ctx *ctx);
@@ -477,6 +549,61 @@ int loom__listener_listen(loom_listener *l, int backlog);
 /* [-0, +0, m] Register the Listener class; its methods table is
 ** core.listener_methods. */
 void loom__listener_open(lua_State *L, loom_ctx *ctx);
+
+/* {====================================================================
+** TLS (tls_ctx.c, tls.c): OpenSSL over any Stream
+** ===================================================================== */
+
+/*
+** A TLS stream (tls.c) is a layer over a Stream: OpenSSL works on two
+** memory BIOs, the ciphertext goes through the Stream's own buffer and
+** write path, the plaintext lands in the TLS stream's loom_rbuf. The
+** OpenSSL types are named here by their struct tags only, so that only
+** the TLS files include OpenSSL's headers.
+*/
+struct ssl_ctx_st;
+struct ssl_st;
+struct x509_st;
+
+#define LOOM_TLSCTX_MT "loom.TlsContext"
+#define LOOM_TLS_MT "loom.TlsStream"
+
+/* An SSL_CTX made from an options table: the payload of a
+** loom.TlsContext. Every TLS stream made with it keeps it as a user value;
+** each SSL holds a reference to the SSL_CTX, which goes with the last. */
+typedef struct loom_tlsctx {
+  struct ssl_ctx_st *ssl_ctx;   /* NULL after __gc */
+  unsigned char *alpn;          /* a server's protocols (wire format) */
+  unsigned int alpn_len;
+  unsigned char server;         /* a server's context */
+  unsigned char verify;         /* the peer's certificate is verified */
+} loom_tlsctx;
+
+/* {====================================================================
+** tls_ctx.c, tls.c
+** ===================================================================== */
+/* [-0, +0, v] The loom.TlsContext at 'idx' (an argument error if not). */
+loom_tlsctx *loom__tlsctx_check(lua_State *L, int idx);
+/* [-0, +0, -] Describe the failure of an OpenSSL call on 'ssl' whose
+** SSL_get_error was 'err': OpenSSL's reason into 'msg', and for a failed
+** verification X509's text into 'verr' (else ""). Empties OpenSSL's error
+** queue. */
+void loom__tls_describe(struct ssl_st *ssl, int err, char *msg, size_t n,
+                        char *verr, size_t vn);
+/* [-0, +0, -] A client's peer is 'name' (a host name or an IP address):
+** SNI for a name, and with 'verify' the name or address checked against
+** the certificate. Returns 1, or 0 if OpenSSL refused. */
+int loom__tls_set_peer(struct ssl_st *ssl, const char *name, int verify);
+/* [-0, +1, m] Push the table of certificate 'x': subject, issuer,
+** not_before, not_after, serial, san. */
+void loom__tls_push_cert(lua_State *L, struct x509_st *x);
+/* [-0, +0, -] Count TLS streams made (+1) or freed (-1), for
+** core.tls_stats. */
+void loom__tls_count(int delta);
+/* [-0, +0, m] Register loom.TlsContext (core.tls_context, core.tls_stats)
+** and loom.TlsStream (core.tls_wrap, core.tls_stream_methods). */
+void loom__tlsctx_open(lua_State *L, loom_ctx *ctx);
+void loom__tls_open(lua_State *L, loom_ctx *ctx);
 
 /* {====================================================================
 ** Openers of the families (tcp.c, pipe.c, udp.c, dns.c, fs.c, file.c,

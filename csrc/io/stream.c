@@ -18,9 +18,7 @@
 
 /* [-0, +0, -] Free the receive buffer with the block. */
 static void stream_finalize(loom_handle *h) {
-  loom_stream *s = (loom_stream *)h;
-  free(s->buf);
-  s->buf = NULL;
+  loom__rbuf_free(&((loom_stream *)h)->rb);
 }
 
 static const loom_handle_type stream_type = {"stream", NULL,

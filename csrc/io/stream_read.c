@@ -19,48 +19,25 @@
 
 #include "io.h"
 
-/* Read modes: what a blocked reader waits for. */
-#define RM_ANY 1     /* at least one byte */
-#define RM_EXACT 2   /* s->want bytes */
-#define RM_LINE 3    /* a newline */
-
-#define BUF_SIZE LOOM_STREAM_BUF   /* grows for long reads */
+#define RM_ANY LOOM_RM_ANY
+#define RM_EXACT LOOM_RM_EXACT
+#define RM_LINE LOOM_RM_LINE
 
 /* {====================================================================
-** Receive buffer
+** Receive buffer (rbuf.c holds the bytes and takes the results)
 ** ===================================================================== */
 
 static void on_read(uv_stream_t *us, ssize_t n, const uv_buf_t *b);
 
-/* Alloc callback (libuv context, pure C): give libuv the free end of
-** the buffer; allocate it first, compact it when the free end is small,
-** grow it when it is full and a reader waits for more. */
+/* Alloc callback (libuv context, pure C): give libuv the free end of the
+** buffer, which grows only when it is full and a reader waits for more
+** (rbuf.c). */
 static void on_alloc(uv_handle_t *uh, size_t suggested, uv_buf_t *b) {
   loom_stream *s = (loom_stream *)uh->data;
+  size_t room = loom__rbuf_room(&s->rb, s->reader != NULL);
   (void)suggested;
-  b->base = NULL;
-  b->len = 0;
-  if (s->buf == NULL) {
-    s->buf = (char *)malloc(BUF_SIZE);
-    if (s->buf == NULL) return;   /* UV_ENOBUFS: reading pauses */
-    s->cap = BUF_SIZE;
-    s->head = 0;
-  }
-  if (s->head > 0 && s->cap - (s->head + s->len) < s->cap / 4) {
-    memmove(s->buf, s->buf + s->head, s->len);
-    s->head = 0;
-  }
-  if (s->len == s->cap && s->reader != NULL) {
-    size_t ncap = 2 * s->cap;
-    char *nb;
-    if (s->rmode == RM_EXACT && s->want > ncap) ncap = s->want;
-    nb = (char *)realloc(s->buf, ncap);
-    if (nb == NULL) return;
-    s->buf = nb;
-    s->cap = ncap;
-  }
-  b->base = s->buf + s->head + s->len;
-  b->len = s->cap - (s->head + s->len);
+  b->base = room > 0 ? loom__rbuf_tail(&s->rb) : NULL;
+  b->len = room;   /* 0: UV_ENOBUFS, reading pauses */
 }
 
 /* [-0, +0, -] Stop reading (the buffer is full, or the stream ended). */
@@ -76,7 +53,8 @@ static void stream_stop(loom_stream *s) {
 static int stream_start(loom_stream *s) {
   int rc;
   if (s->reading || s->eof || s->rerr != 0 || s->closed) return 0;
-  if (s->buf != NULL && s->len == s->cap && s->reader == NULL) return 0;
+  if (s->rb.buf != NULL && s->rb.len == s->rb.cap && s->reader == NULL)
+    return 0;
   rc = uv_read_start(&s->u.stream, on_alloc, on_read);
   if (rc == 0) s->reading = 1;
   return rc;
@@ -90,13 +68,9 @@ static void on_read(uv_stream_t *us, ssize_t n, const uv_buf_t *b) {
   loom_ctx *ctx = loom__handle_ctx(&s->h);
   int ready = 0;
   if (n > 0) {
-    s->len += (size_t)n;
-    switch (s->rmode) {
-      case RM_ANY: ready = 1; break;
-      case RM_EXACT: ready = s->len >= s->want; break;
-      default: ready = memchr(b->base, '\n', (size_t)n) != NULL; break;
-    }
-    if (s->len == s->cap && s->reader == NULL) stream_stop(s);  /* full */
+    s->rb.len += (size_t)n;
+    ready = loom__rbuf_ready(&s->rb, b->base, (size_t)n);
+    if (s->rb.len == s->rb.cap && s->reader == NULL) stream_stop(s);
   } else if (n == UV_ENOBUFS) {
     stream_stop(s);        /* out of memory: wait for the next read */
   } else if (n == UV_EOF) {
@@ -115,66 +89,15 @@ static void on_read(uv_stream_t *us, ssize_t n, const uv_buf_t *b) {
   }
 }
 
-/* [-0, +0, -] Take 'k' bytes off the front of the buffer; give back a
-** buffer that a long read grew once it is empty. */
-static void consume(loom_stream *s, size_t k) {
-  s->head += k;
-  s->len -= k;
-  s->scan = 0;
-  if (s->len == 0) {
-    s->head = 0;
-    if (s->cap > BUF_SIZE) {   /* give back what a long read grew */
-      free(s->buf);
-      s->buf = NULL;
-      s->cap = 0;
-    }
-  }
-}
-
-/* [-0, +(0|1|3), m] Satisfy a read of 'mode' (limit or count 'n') from
-** the buffer: push its result and return the number of values, or return
-** -1 (nothing pushed) if it has to wait. EOF and errors are sticky. */
+/* [-0, +(0|1|3), m] Satisfy a read of 'mode' ('n': the limit, the count
+** or the longest line) from the buffer: push its result and return the
+** number of values, or return -1 (nothing pushed) if it has to wait. EOF
+** and errors are sticky; bytes already buffered come first. */
 static int read_take(lua_State *L, loom_stream *s, int mode, size_t n) {
-  const char *p = s->buf + s->head;
-  if (s->len > 0) {
-    if (mode == RM_ANY) {
-      size_t k = s->len < n ? s->len : n;
-      lua_pushlstring(L, p, k);
-      consume(s, k);
-      return 1;
-    } else if (mode == RM_EXACT) {
-      if (s->len >= n) {
-        lua_pushlstring(L, p, n);
-        consume(s, n);
-        return 1;
-      }
-    } else {
-      const char *nl = NULL;
-      if (s->len > s->scan)
-        nl = (const char *)memchr(p + s->scan, '\n', s->len - s->scan);
-      if (nl != NULL) {
-        size_t k = (size_t)(nl - p), e = k;
-        if (e > 0 && p[e - 1] == '\r') e--;
-        lua_pushlstring(L, p, e);
-        consume(s, k + 1);
-        return 1;
-      }
-      s->scan = s->len;
-    }
-  } else if (mode == RM_EXACT && n == 0) {
-    lua_pushliteral(L, "");
-    return 1;
-  }
+  int r = loom__rbuf_take(L, &s->rb, mode, n, 0);
+  if (r >= 0) return r;
   if (s->rerr != 0) return loom__fail(L, s->rerr);
-  if (s->eof) {
-    if (mode == RM_LINE && s->len > 0) {   /* last line, no newline */
-      lua_pushlstring(L, p, s->len);
-      consume(s, s->len);
-      return 1;
-    }
-    lua_pushnil(L);   /* read_exactly: what came stays buffered */
-    return 1;
-  }
+  if (s->eof) return loom__rbuf_take(L, &s->rb, mode, n, 1);
   return -1;
 }
 
@@ -189,9 +112,11 @@ static int read_abort(loom_ctx *ctx, loom_task *t) {
   return LOOM_ABORT_SUCCEEDED;
 }
 
-/* [-0, +(1|3), y] Read from the Stream at index 1 in 'mode': return what
-** the buffer gives, or block until it can. 'again': resumed after a wake
-** that did not satisfy the read (test cancellation before blocking). */
+/* [-0, +(1|3), y] Read from the Stream at index 1 in 'mode' ('n': the
+** limit, the count or the longest line): return what the buffer gives,
+** or block until it can. 'again': resumed after a wake that did not
+** satisfy the read (test cancellation before blocking). No memory is
+** reserved for bytes that have not come (rbuf.c, "Growth"). */
 static int read_op(lua_State *L, loom_ctx *ctx, loom_stream *s,
                    loom_task *t, int mode, size_t n, int again) {
   int r, rc;
@@ -205,16 +130,7 @@ static int read_op(lua_State *L, loom_ctx *ctx, loom_stream *s,
     return loom__error(L, "loom: another task is already reading from this "
                        "stream");
   if (again) loom__check_cancel(L, ctx, t);
-  if (mode == RM_EXACT && n > s->cap) {   /* make room for all of it */
-    size_t ncap = n > BUF_SIZE ? n : BUF_SIZE;
-    char *nb = (char *)realloc(s->buf, ncap);
-    if (nb == NULL) return loom__error(L, "loom: out of memory (read)");
-    if (s->buf == NULL) s->head = 0;
-    s->buf = nb;
-    s->cap = ncap;
-  }
-  s->rmode = (unsigned char)mode;
-  s->want = n;
+  loom__rbuf_expect(&s->rb, mode, n);
   s->reader = t;
   rc = stream_start(s);
   if (rc < 0) {
@@ -226,7 +142,7 @@ static int read_op(lua_State *L, loom_ctx *ctx, loom_stream *s,
 }
 
 /* [-0, +(1|3), y] Continuation of the reads: the Stream is at index 1,
-** the mode and count in the stream. */
+** the mode and count in its buffer. */
 static int k_read(lua_State *L, int status, lua_KContext kc) {
   loom_ctx *ctx = loom_ctxup(L);
   loom_task *t = (loom_task *)kc;
@@ -234,48 +150,90 @@ static int k_read(lua_State *L, int status, lua_KContext kc) {
   (void)status;
   loom__resumed(L, ctx, t);
   s = (loom_stream *)loom__handle_box(L, 1);
-  return read_op(L, ctx, s, t, s->rmode, s->want, 1);
+  return read_op(L, ctx, s, t, s->rb.mode, s->rb.want, 1);
+}
+
+/* [-0, +0, v] The 'want' of a read of 'mode' from its argument at index
+** 2 (shared with the TLS streams, tls.c): read's max (none: unlimited),
+** read_exactly's count, read_line's options {max = n} (none: unlimited). */
+size_t loom__read_arg(lua_State *L, int mode) {
+  lua_Integer m;
+  if (mode == RM_EXACT) {
+    m = loom__checkinteger(L, 2);
+    loom__argcheck(L, m >= 0, 2, "count must not be negative");
+    return (size_t)m;
+  }
+  if (lua_isnoneornil(L, 2)) return (size_t)-1;
+  if (mode == RM_ANY) {
+    m = loom__checkinteger(L, 2);
+    loom__argcheck(L, m >= 1, 2, "max must be at least 1");
+    return (size_t)m;
+  }
+  loom__checktype(L, 2, LUA_TTABLE);
+  if (lua_getfield(L, 2, "max") == LUA_TNIL) return (size_t)-1;
+  loom__argcheck(L, lua_isinteger(L, -1) && lua_tointeger(L, -1) >= 0, 2,
+                 "opts.max must be a non-negative integer");
+  return (size_t)lua_tointeger(L, -1);
+}
+
+/* [-2, +(1|3), y] The reads; each is a checkpoint. */
+static int stream_read_mode(lua_State *L, int mode) {
+  loom_ctx *ctx = loom_ctxup(L);
+  loom_stream *s = loom__stream_check(L, 1);
+  size_t n = loom__read_arg(L, mode);
+  loom_task *t;
+  lua_settop(L, 1);
+  t = loom__checkpoint_enter(L, ctx);
+  return read_op(L, ctx, s, t, mode, n, 0);
 }
 
 /* [-2, +(1|3), y] Checkpoint. s:read([max]) -> string of 1..max bytes |
 ** nil at EOF | nil, code, message. */
 static int l_stream_read(lua_State *L) {
-  loom_ctx *ctx = loom_ctxup(L);
-  loom_stream *s = loom__stream_check(L, 1);
-  size_t max = (size_t)-1;
-  loom_task *t;
-  if (!lua_isnoneornil(L, 2)) {
-    lua_Integer m = loom__checkinteger(L, 2);
-    loom__argcheck(L, m >= 1, 2, "max must be at least 1");
-    max = (size_t)m;
-  }
-  lua_settop(L, 1);
-  t = loom__checkpoint_enter(L, ctx);
-  return read_op(L, ctx, s, t, RM_ANY, max, 0);
+  return stream_read_mode(L, RM_ANY);
 }
 
 /* [-2, +(1|3), y] Checkpoint. s:read_exactly(n) -> string of n bytes |
-** nil at EOF (the partial bytes stay buffered) | nil, code, message. */
+** nil at EOF (the partial bytes stay buffered) | nil, code, message. The
+** buffer grows as the bytes come, never ahead of them. */
 static int l_stream_read_exactly(lua_State *L) {
-  loom_ctx *ctx = loom_ctxup(L);
-  loom_stream *s = loom__stream_check(L, 1);
-  lua_Integer n = loom__checkinteger(L, 2);
-  loom_task *t;
-  loom__argcheck(L, n >= 0, 2, "count must not be negative");
-  lua_settop(L, 1);
-  t = loom__checkpoint_enter(L, ctx);
-  return read_op(L, ctx, s, t, RM_EXACT, (size_t)n, 0);
+  return stream_read_mode(L, RM_EXACT);
 }
 
-/* [-1, +(1|3), y] Checkpoint. s:read_line() -> line without "\n" (or
-** "\r\n") | the last line at EOF | nil | nil, code, message. */
+/* [-2, +(1|3), y] Checkpoint. s:read_line([{max = n}]) -> line without
+** "\n" (or "\r\n") | the last line at EOF | nil | nil, code, message;
+** ELINETOOLONG once a line has more than n bytes (they stay buffered). */
 static int l_stream_read_line(lua_State *L) {
-  loom_ctx *ctx = loom_ctxup(L);
-  loom_stream *s = loom__stream_check(L, 1);
-  loom_task *t;
-  lua_settop(L, 1);
-  t = loom__checkpoint_enter(L, ctx);
-  return read_op(L, ctx, s, t, RM_LINE, 0, 0);
+  return stream_read_mode(L, RM_LINE);
+}
+
+/* {====================================================================
+** Waiting for ciphertext (tls.c)
+** ===================================================================== */
+
+/* [-0, +0, y] Suspend 't' until 's' has a byte buffered, has ended,
+** failed or been closed (the TLS layer's wait for ciphertext): 't'
+** becomes the stream's reader, 'abort' and 'obj' its wait, 'k' its
+** continuation, which takes the bytes with loom__stream_take. Returns a
+** libuv error if reading cannot start; otherwise it does not return. */
+int loom__stream_wait(lua_State *L, loom_task *t, loom_stream *s,
+                      loom_abort_fn abort, void *obj, lua_KFunction k) {
+  int rc;
+  loom__rbuf_expect(&s->rb, RM_ANY, (size_t)-1);
+  s->reader = t;
+  rc = stream_start(s);
+  if (rc < 0) {
+    s->reader = NULL;
+    return rc;
+  }
+  return loom__suspend(L, t, abort, obj, k);
+}
+
+/* [-0, +0, -] Take the first 'k' buffered bytes of 's' (the caller has
+** copied them) and read on if the buffer had filled. */
+void loom__stream_take(loom_stream *s, size_t k) {
+  loom__rbuf_consume(&s->rb, k);
+  if (!s->reading) stream_start(s);
 }
 
 static const luaL_Reg read_methods[] = {

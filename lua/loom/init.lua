@@ -95,6 +95,7 @@ M.dns = require "loom.dns"
 M.fs = require "loom.fs"
 M.process = require "loom.process"
 M.signal = require "loom.signal"
+M.tls = require "loom.tls"
 
 -- Introspection (loom.introspect).
 M.tree = introspect.tree

@@ -44,6 +44,8 @@ S.read = util.io(raw_read, "read", 2)
 
 --- Checkpoint. Read exactly `n` bytes. Returns `nil` if the stream ends
 -- first (the bytes that did arrive stay buffered: `read` returns them).
+-- The buffer grows as the bytes come, never ahead of them: a huge `n`
+-- reserves no memory.
 -- @function Stream:read_exactly
 -- @tparam integer n
 -- @treturn ?string
@@ -53,12 +55,19 @@ S.read_exactly = util.io(raw_read_exactly, "read", 2)
 
 --- Checkpoint. Read one line, without its `"\n"` (a `"\r\n"` ending is
 -- removed too); `""` for an empty line; at end of stream the last line
--- even without a newline, then `nil`.
+-- even without a newline, then `nil`. With `opts.max = n`, a line of more
+-- than `n` bytes (its ending not counted) raises `IOError` code
+-- `"ELINETOOLONG"` as soon as `n + 1` bytes have come without a newline,
+-- so a peer cannot make you buffer without bound; its bytes stay
+-- buffered (`read` returns them; every `read_line` with that `max` raises
+-- again until they are taken).
 -- @function Stream:read_line
+-- @tparam[opt] table opts `max`, the longest line accepted
 -- @treturn ?string
--- @raise `loom.IOError` (op "read")
+-- @raise `loom.IOError` (op "read"; code `"ELINETOOLONG"`)
 -- @usage for line in function() return s:read_line() end do print(line) end
-S.read_line = util.io(raw_read_line, "read", 1)
+-- local request = s:read_line{ max = 8192 }
+S.read_line = util.io(raw_read_line, "read", 2)
 
 --- Checkpoint. Write `data`; returns when the kernel has it (backpressure).
 -- The string is not copied. A write that has to wait (the peer does not
