@@ -558,7 +558,8 @@ describe("Stream misuse", function()
     local c, s = tcp_pair()
     local argerror = IO.argerror
     argerror(function() c:read("x") end,
-             "bad argument #1 to 'read' (number expected, got string)")
+             "bad argument #1 to 'read' (number expected, got string 'x' "
+             .. '(or a format: "l", "L", "a"))')
     argerror(function() c:read(0) end,
              "bad argument #1 to 'read' (max must be at least 1)")
     argerror(function() c:read_exactly(-1) end,

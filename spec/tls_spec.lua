@@ -1138,3 +1138,22 @@ describe("loom.tree and TLS waits", function()
     assert.equal("tls read", seen)
   end))
 end)
+
+describe("TLS streams and io's conventions", function()
+  teardown(TS.cleanup)
+
+  it("write several values; read formats; read_all; lines",
+    TS.async(function()
+      local c, s = TS.pair()
+      c:write("one\n", 2, "\n", "three\r\nrest")
+      c:shutdown()
+      assert.equal("one\n", s:read("L"))
+      assert.equal("2", s:read("l"))
+      local got = {}
+      for line in s:lines() do got[#got + 1] = line end
+      assert.same({ "three", "rest" }, got)
+      assert.equal("", s:read_all())
+      c:close()
+      s:close()
+    end))
+end)

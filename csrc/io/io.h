@@ -391,6 +391,8 @@ typedef struct loom_rbuf loom_rbuf;
 #define LOOM_RM_ANY 1     /* at least one byte (at most 'want') */
 #define LOOM_RM_EXACT 2   /* 'want' bytes */
 #define LOOM_RM_LINE 3    /* a newline (a line of at most 'want' bytes) */
+#define LOOM_RM_LINEKEEP 4  /* the same, the line's ending kept */
+#define LOOM_RM_ALL 5     /* everything, up to the end of the stream */
 
 /* First size of a receive buffer (it grows for long reads). */
 #define LOOM_RBUF_SIZE (64 * 1024)
@@ -405,7 +407,8 @@ struct loom_rbuf {
   size_t head, len;       /* buffered bytes: buf[head .. head + len) */
   size_t scan;            /* read_line: buffered bytes with no newline */
   size_t want;            /* RM_ANY: at most; RM_EXACT: the count;
-                          ** RM_LINE: the longest line ((size_t)-1) */
+                          ** RM_LINE(KEEP): the longest line; RM_ALL:
+                          ** unused; (size_t)-1: no bound */
   unsigned char mode;     /* LOOM_RM_* of the read recorded */
 };
 
@@ -504,10 +507,11 @@ void loom__on_connect(uv_connect_t *c, int status);
 /* Abort of a task waiting on a loom_connect: close the stream, detach the
 ** request (SUCCEEDED). */
 int loom__connect_abort(loom_ctx *ctx, loom_task *t);
-/* [-0, +0, v] The 'want' of a read of 'mode' (LOOM_RM_*) from its
+/* [-0, +0, v] The 'want' of a read of '*mode' (LOOM_RM_*) from its
 ** argument at index 2: read's max, read_exactly's count, read_line's
-** {max = n}; (size_t)-1 for no bound. */
-size_t loom__read_arg(lua_State *L, int mode);
+** {max = n, keep = b} (keep turns RM_LINE into RM_LINEKEEP); (size_t)-1
+** for no bound. */
+size_t loom__read_arg(lua_State *L, int *mode);
 /* [-0, +0, y] Suspend 't' until 's' has a byte buffered, has ended, failed
 ** or closed: 't' becomes its reader, with 'abort' and 'obj' as its wait
 ** (the abort must clear s->reader) and 'k' as its continuation. Returns

@@ -5,7 +5,8 @@
 ** read (stream_read.c); a TLS stream keeps the bytes OpenSSL decrypted
 ** (tls.c). Both take their results here, so every stream reads the same
 ** way: `read` takes what is there, `read_exactly` waits for its count,
-** `read_line` for a newline, with an optional bound on the line.
+** `read_line` for a newline, with an optional bound on the line (and its
+** ending kept or not), `read_all` for the end of the stream.
 **
 ** Growth. The buffer is allocated at the first byte, LOOM_RBUF_SIZE at
 ** first, and grows only when it is full and a reader waits for more:
@@ -66,6 +67,7 @@ int loom__rbuf_ready(const loom_rbuf *b, const char *fresh, size_t n) {
   switch (b->mode) {
     case LOOM_RM_ANY: return 1;
     case LOOM_RM_EXACT: return b->len >= b->want;
+    case LOOM_RM_ALL: return 0;             /* the end of stream wakes it */
     default:
       return memchr(fresh, '\n', n) != NULL || b->len > b->want;
   }
@@ -120,6 +122,9 @@ int loom__rbuf_take(lua_State *L, loom_rbuf *b, int mode, size_t want,
     case LOOM_RM_EXACT:
       if (b->len >= want) return push_take(L, b, want, want);
       break;
+    case LOOM_RM_ALL:
+      if (eof) return push_take(L, b, b->len, b->len);   /* "" if none */
+      break;
     default:
       if (b->len > b->scan)
         nl = (const char *)memchr(p + b->scan, '\n', b->len - b->scan);
@@ -127,7 +132,7 @@ int loom__rbuf_take(lua_State *L, loom_rbuf *b, int mode, size_t want,
         size_t k = (size_t)(nl - p);
         e = k > 0 && p[k - 1] == '\r' ? k - 1 : k;
         if (e > want) return line_too_long(L, want);
-        return push_take(L, b, e, k + 1);
+        return push_take(L, b, mode == LOOM_RM_LINEKEEP ? k + 1 : e, k + 1);
       }
       b->scan = b->len;
       /* no newline: the line has at least len bytes (a last "\r" may be

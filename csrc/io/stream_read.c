@@ -156,20 +156,26 @@ static int k_read(lua_State *L, int status, lua_KContext kc) {
 /* [-0, +0, v] The 'want' of a read of 'mode' from its argument at index
 ** 2 (shared with the TLS streams, tls.c): read's max (none: unlimited),
 ** read_exactly's count, read_line's options {max = n} (none: unlimited). */
-size_t loom__read_arg(lua_State *L, int mode) {
+size_t loom__read_arg(lua_State *L, int *mode) {
   lua_Integer m;
-  if (mode == RM_EXACT) {
+  if (*mode == LOOM_RM_ALL) return (size_t)-1;
+  if (*mode == RM_EXACT) {
     m = loom__checkinteger(L, 2);
     loom__argcheck(L, m >= 0, 2, "count must not be negative");
     return (size_t)m;
   }
   if (lua_isnoneornil(L, 2)) return (size_t)-1;
-  if (mode == RM_ANY) {
+  if (*mode == RM_ANY) {
     m = loom__checkinteger(L, 2);
     loom__argcheck(L, m >= 1, 2, "max must be at least 1");
     return (size_t)m;
   }
   loom__checktype(L, 2, LUA_TTABLE);
+  if (lua_getfield(L, 2, "keep") != LUA_TNIL) {
+    loom__argcheck(L, lua_isboolean(L, -1), 2, "opts.keep must be a boolean");
+    if (lua_toboolean(L, -1)) *mode = LOOM_RM_LINEKEEP;
+  }
+  lua_pop(L, 1);
   if (lua_getfield(L, 2, "max") == LUA_TNIL) return (size_t)-1;
   loom__argcheck(L, lua_isinteger(L, -1) && lua_tointeger(L, -1) >= 0, 2,
                  "opts.max must be a non-negative integer");
@@ -180,7 +186,7 @@ size_t loom__read_arg(lua_State *L, int mode) {
 static int stream_read_mode(lua_State *L, int mode) {
   loom_ctx *ctx = loom_ctxup(L);
   loom_stream *s = loom__stream_check(L, 1);
-  size_t n = loom__read_arg(L, mode);
+  size_t n = loom__read_arg(L, &mode);
   loom_task *t;
   lua_settop(L, 1);
   t = loom__checkpoint_enter(L, ctx);
@@ -200,11 +206,19 @@ static int l_stream_read_exactly(lua_State *L) {
   return stream_read_mode(L, RM_EXACT);
 }
 
-/* [-2, +(1|3), y] Checkpoint. s:read_line([{max = n}]) -> line without
-** "\n" (or "\r\n") | the last line at EOF | nil | nil, code, message;
-** ELINETOOLONG once a line has more than n bytes (they stay buffered). */
+/* [-2, +(1|3), y] Checkpoint. s:read_line([{max = n, keep = b}]) -> line
+** without "\n" (or "\r\n"; kept with keep) | the last line at EOF | nil |
+** nil, code, message; ELINETOOLONG once a line has more than n bytes (they
+** stay buffered). */
 static int l_stream_read_line(lua_State *L) {
   return stream_read_mode(L, RM_LINE);
+}
+
+/* [-1, +(1|3), y] Checkpoint. s:read_all() -> every byte up to the end of
+** the stream ("" if none came) | nil, code, message (what arrived stays
+** buffered). */
+static int l_stream_read_all(lua_State *L) {
+  return stream_read_mode(L, LOOM_RM_ALL);
 }
 
 /* {====================================================================
@@ -240,6 +254,7 @@ static const luaL_Reg read_methods[] = {
   {"read", l_stream_read},
   {"read_exactly", l_stream_read_exactly},
   {"read_line", l_stream_read_line},
+  {"read_all", l_stream_read_all},
   {NULL, NULL}
 };
 

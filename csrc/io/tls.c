@@ -437,7 +437,7 @@ static int k_read(lua_State *L, int status, lua_KContext kc) {
 static int tls_read_mode(lua_State *L, int mode) {
   size_t n;
   check_open(L, 1);
-  n = loom__read_arg(L, mode);
+  n = loom__read_arg(L, &mode);
   lua_settop(L, 1);
   lua_pushinteger(L, mode);
   lua_pushinteger(L, (lua_Integer)n);
@@ -457,6 +457,11 @@ static int l_tls_read_exactly(lua_State *L) {
 /* [-2, +(1|3|4), y] Checkpoint. s:read_line([{max = n}]). */
 static int l_tls_read_line(lua_State *L) {
   return tls_read_mode(L, LOOM_RM_LINE);
+}
+
+/* [-1, +(1|3|4), y] Checkpoint. s:read_all(). */
+static int l_tls_read_all(lua_State *L) {
+  return tls_read_mode(L, LOOM_RM_ALL);
 }
 
 /* {====================================================================
@@ -759,6 +764,7 @@ static const luaL_Reg tls_methods[] = {
   {"read", l_tls_read},
   {"read_exactly", l_tls_read_exactly},
   {"read_line", l_tls_read_line},
+  {"read_all", l_tls_read_all},
   {"write", l_tls_write},
   {"_notify", l_tls_notify},
   {"close", l_tls_close},

@@ -19,6 +19,7 @@ local with_group = group.with_group
 local sleep = core.sleep
 
 local M = {}
+local tostring, select = tostring, select
 
 local S = core.stream_methods
 local L = core.listener_methods
@@ -27,6 +28,7 @@ local L = core.listener_methods
 -- functions, as fast as hand-written ones on the hot path (read, write).
 local raw_read, raw_read_exactly, raw_read_line = S.read, S.read_exactly,
                                                   S.read_line
+local raw_read_all = S.read_all
 local raw_write, raw_shutdown = S.write, S.shutdown
 local raw_peername, raw_sockname, raw_nodelay = S.peername, S.sockname,
                                                 S.set_nodelay
@@ -34,12 +36,17 @@ local raw_peername, raw_sockname, raw_nodelay = S.peername, S.sockname,
 --- Checkpoint. Read what has arrived: a string of 1 to `max` bytes (all
 -- that is buffered when `max` is nil), waiting if nothing has; `nil` at end
 -- of stream (and at every read after it). A cancelled read loses nothing:
--- the bytes stay buffered for the next read.
+-- the bytes stay buffered for the next read. `io`'s formats work too:
+-- `s:read("l")` is `read_line()`, `"L"` `read_line{ keep = true }`, `"a"`
+-- `read_all()` (the `"*l"` spellings as well). A number is a maximum, as
+-- for `io.read(n)`, but a stream returns as soon as some bytes are there
+-- (`read_exactly(n)` waits for all `n`). One format per call.
 -- @function Stream:read
--- @tparam[opt] integer max at most this many bytes
+-- @tparam[opt] integer|string max at most this many bytes, or a format
 -- @treturn ?string
 -- @raise `loom.IOError` (op "read"); an error containing "closed"
 -- @usage local data = s:read()
+-- local line = s:read("l")
 S.read = util.io(raw_read, "read", 2)
 
 --- Checkpoint. Read exactly `n` bytes. Returns `nil` if the stream ends
@@ -61,16 +68,30 @@ S.read_exactly = util.io(raw_read_exactly, "read", 2)
 -- so a peer cannot make you buffer without bound; its bytes stay
 -- buffered (`read` returns them; every `read_line` with that `max` raises
 -- again until they are taken).
+-- With `opts.keep = true` the line keeps its ending (`"\n"` or
+-- `"\r\n"`), as `io.read("L")`.
 -- @function Stream:read_line
--- @tparam[opt] table opts `max`, the longest line accepted
+-- @tparam[opt] table opts `max`, the longest line accepted; `keep`
 -- @treturn ?string
 -- @raise `loom.IOError` (op "read"; code `"ELINETOOLONG"`)
--- @usage for line in function() return s:read_line() end do print(line) end
+-- @usage for line in s:lines() do print(line) end
 -- local request = s:read_line{ max = 8192 }
 S.read_line = util.io(raw_read_line, "read", 2)
 
+--- Checkpoint. Read everything up to the end of the stream (the peer's
+-- `shutdown` or close); `""` if nothing came, as `io.read("a")`. The
+-- buffer grows as the bytes come. A cancelled `read_all` loses nothing:
+-- what arrived stays buffered.
+-- @function Stream:read_all
+-- @treturn string
+-- @raise `loom.IOError` (op "read")
+-- @usage local reply = s:read_all()
+S.read_all = util.io(raw_read_all, "read", 1)
+
 --- Checkpoint. Write `data`; returns when the kernel has it (backpressure).
--- The string is not copied. A write that has to wait (the peer does not
+-- Several arguments (strings or numbers, as `file:write` takes) are written
+-- in order as one write: `s:write("HTTP/1.1 ", code, "\r\n")`. One string
+-- is not copied. A write that has to wait (the peer does not
 -- read) can be cancelled, but not taken back: an unknown part of the data
 -- may have gone out, so the cancellation closes the stream (the writer
 -- gets `Cancelled` at once; later reads and writes raise an error
@@ -79,7 +100,8 @@ S.read_line = util.io(raw_read_line, "read", 2)
 -- and `Cancelled` comes at the next checkpoint. Writing to a peer that has
 -- gone raises `IOError` (`EPIPE` or `ECONNRESET`), never SIGPIPE.
 -- @function Stream:write
--- @tparam string data
+-- @tparam string|number data
+-- @param ... more strings or numbers
 -- @return the stream
 -- @raise `loom.IOError` (op "write"); an error containing "closed"
 -- @usage s:write("hello\n")
@@ -114,6 +136,97 @@ S.sockname = util.io(raw_sockname, "sockname", 1, { results = 2 })
 -- @tparam boolean on
 -- @return the stream
 S.set_nodelay = util.io(raw_nodelay, "set_nodelay", 2)
+
+--- Checkpoint (each step). An iterator over the lines of the stream, for
+-- `for line in s:lines() do ... end`: each step is `s:read(fmt)` (default
+-- `"l"`, a line without its ending; `"L"` keeps it; a number reads chunks
+-- of at most that many bytes); it ends at the end of the stream. The
+-- stream stays open.
+-- @function Stream:lines
+-- @tparam[opt] string|integer fmt
+-- @return an iterator
+-- @raise as `read`
+-- @usage for line in s:lines() do s:write(line, "\n") end
+
+-- Add io's conventions to the methods table T of a stream class (Stream
+-- here, TlsStream in tls.lua): read formats, several values to write,
+-- lines(). T.read, T.read_line, T.read_all and T.write are the class's
+-- wrapped methods.
+function M._io_conventions(T)
+  local read_any, read_line, read_all, write_one = T.read, T.read_line,
+                                                   T.read_all, T.write
+  core.mark_wrappers{ read_any, read_line, read_all, write_one }
+  local keep = { keep = true }
+  local function read_keep(s) return read_line(s, keep) end
+  local formats = {
+    l = read_line, ["*l"] = read_line, L = read_keep, ["*L"] = read_keep,
+    a = read_all, ["*a"] = read_all,
+  }
+  local type, concat = type, table.concat
+
+  local function check_format(fmt, fname)
+    if fmt == nil or type(fmt) == "number" then return read_any end
+    local f = formats[fmt]
+    if f == nil then
+      util.argerror(1, fname, "number expected, got " .. type(fmt)
+                    .. (type(fmt) == "string" and (" '" .. fmt .. "'") or "")
+                    .. ' (or a format: "l", "L", "a")', 3)
+    end
+    return f
+  end
+
+  function T.read(s, fmt, extra)
+    if extra ~= nil then
+      util.argerror(2, "read", "one format per call", 2)
+    end
+    -- No tail calls: the argument errors of the C reads name this call
+    -- (loom.core's blame of wrappers needs the frame).
+    local r
+    if fmt == nil or type(fmt) == "number" then
+      r = read_any(s, fmt)
+    else
+      r = check_format(fmt, "read")(s)
+    end
+    return r
+  end
+
+  function T.write(s, data, ...)
+    if select("#", ...) == 0 then
+      local r = write_one(s, data)       -- no tail call (see read)
+      return r
+    end
+    local parts = { data, ... }
+    for i = 1, select("#", ...) + 1 do
+      local v = parts[i]
+      local ty = type(v)
+      if ty == "number" then
+        parts[i] = tostring(v)
+      elseif ty ~= "string" then
+        typeerror(i, "write", "string", v)
+      end
+    end
+    local r = write_one(s, concat(parts))
+    return r
+  end
+
+  function T.lines(s, fmt)
+    if fmt == "a" or fmt == "*a" then
+      util.argerror(1, "lines", "format 'a' has no end of lines")
+    end
+    if fmt == nil then fmt = "l" end
+    local read = check_format(fmt, "lines")
+    local step
+    if read == read_any then
+      step = function() local r = read_any(s, fmt); return r end
+    else
+      step = function() local r = read(s); return r end
+    end
+    core.mark_wrappers{ step }
+    return step
+  end
+end
+
+M._io_conventions(S)
 
 local raw_accept, raw_lsockname = L.accept, L.sockname
 

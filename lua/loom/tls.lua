@@ -20,6 +20,7 @@ local core = require "loom.core"
 local errors = require "loom.errors"
 local tcp = require "loom.tcp"
 local util = require "loom._util"
+local stream = require "loom.stream"
 
 require "loom.stream"   -- wraps the methods of the Streams and Listeners
 
@@ -133,10 +134,17 @@ T.read_exactly = io2(T.read_exactly, "read")
 --- Checkpoint. As `Stream:read_line` (`{max = n}` included).
 -- @function TlsStream:read_line
 T.read_line = io2(T.read_line, "read")
---- Checkpoint. As `Stream:write`: returns once the kernel has the
--- encrypted data; a write cancelled while it waits closes the stream.
+--- Checkpoint. As `Stream:read_all`.
+-- @function TlsStream:read_all
+T.read_all = io1(T.read_all, "read")
+--- Checkpoint. As `Stream:write` (several strings or numbers included):
+-- returns once the kernel has the encrypted data; a write cancelled while
+-- it waits closes the stream.
 -- @function TlsStream:write
 T.write = io2(T.write, "write")
+--- Checkpoint (each step). As `Stream:lines`.
+-- @function TlsStream:lines
+stream._io_conventions(T)
 
 local notify = io1(raw_notify, "shutdown")
 
