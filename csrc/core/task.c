@@ -575,6 +575,8 @@ static const luaL_Reg task_methods[] = {
   {"cancel", l_task_cancel},
   {"done", l_task_done},
   {"cancelled", l_task_cancelled},
+  {"is_done", l_task_done},
+  {"is_cancelled", l_task_cancelled},
   {NULL, NULL}
 };
 

@@ -411,6 +411,7 @@ static int l_future_stats(lua_State *L) {
 static const luaL_Reg future_methods[] = {
   {"wait", l_future_wait},
   {"done", l_future_done},
+  {"is_done", l_future_done},
   {NULL, NULL}
 };
 

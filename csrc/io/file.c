@@ -412,6 +412,15 @@ static int k_close(lua_State *L, int status, lua_KContext kc) {
 ** then the close finishes in the background. Outside a task it closes
 ** without waiting. Tasks waiting to read or write the file raise
 ** "closed". */
+static int l_file_close(lua_State *L);
+
+/* [-1, +1, v] f:is_closed() -> boolean. */
+static int l_file_is_closed(lua_State *L) {
+  fs_file *f = *(fs_file **)loom__checkself(L, 1);
+  lua_pushboolean(L, f == NULL || f->closed);
+  return 1;
+}
+
 static int l_file_close(lua_State *L) {
   loom_ctx *ctx = loom_ctxup(L);
   fs_file *f = *(fs_file **)loom__checkself(L, 1);
@@ -491,6 +500,7 @@ static const luaL_Reg file_methods[] = {
   {"write", l_file_write},
   {"stat", l_file_stat},
   {"close", l_file_close},
+  {"is_closed", l_file_is_closed},
   {NULL, NULL}
 };
 

@@ -146,6 +146,15 @@ static int l_listener_close(lua_State *L) {
   return 0;
 }
 
+/* [-1, +1, v] l:is_closed() -> boolean. */
+static int l_listener_is_closed(lua_State *L) {
+  loom_listener *l;
+  loom__checkself(L, 1);
+  l = (loom_listener *)loom__handle_box(L, 1);
+  lua_pushboolean(L, l == NULL || l->closed);
+  return 1;
+}
+
 /* [-1, +0, -] __gc: close, let the block go (DESIGN.md B7). Never raises. */
 static int l_listener_gc(lua_State *L) {
   loom_handle **box = (loom_handle **)lua_touserdata(L, 1);
@@ -232,6 +241,7 @@ int loom__listener_listen(loom_listener *l, int backlog) {
 static const luaL_Reg listener_methods[] = {
   {"accept", l_listener_accept},
   {"close", l_listener_close},
+  {"is_closed", l_listener_is_closed},
   {"sockname", l_listener_sockname},
   {NULL, NULL}
 };

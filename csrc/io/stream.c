@@ -66,6 +66,15 @@ static int l_stream_close(lua_State *L) {
   return 0;
 }
 
+/* [-1, +1, v] s:is_closed() -> boolean. */
+static int l_stream_is_closed(lua_State *L) {
+  loom_stream *s;
+  loom__checkself(L, 1);
+  s = (loom_stream *)loom__handle_box(L, 1);
+  lua_pushboolean(L, s == NULL || s->closed);
+  return 1;
+}
+
 /* [-1, +0, -] __gc: close, let the block go (DESIGN.md B7). Never raises. */
 static int l_stream_gc(lua_State *L) {
   loom_handle **box = (loom_handle **)lua_touserdata(L, 1);
@@ -201,6 +210,7 @@ static void ignore_sigpipe(void) {
 
 static const luaL_Reg stream_methods[] = {
   {"close", l_stream_close},
+  {"is_closed", l_stream_is_closed},
   {"peername", l_stream_peername},
   {"sockname", l_stream_sockname},
   {"set_nodelay", l_stream_set_nodelay},

@@ -599,6 +599,13 @@ static int l_tls_notify(lua_State *L) {
 ** Closing, addresses, what was negotiated
 ** ===================================================================== */
 
+/* [-1, +1, v] s:is_closed() -> boolean. */
+static int l_tls_is_closed(lua_State *L) {
+  tls_stream *x = (tls_stream *)loom__checkself(L, 1);
+  lua_pushboolean(L, x->ssl == NULL || tls_closed(x));
+  return 1;
+}
+
 /* [-1, +0, v] s:close(), and __close: send close_notify if that can be
 ** done at once, close the Stream. Idempotent, never blocks. */
 static int l_tls_close(lua_State *L) {
@@ -768,6 +775,7 @@ static const luaL_Reg tls_methods[] = {
   {"write", l_tls_write},
   {"_notify", l_tls_notify},
   {"close", l_tls_close},
+  {"is_closed", l_tls_is_closed},
   {"peername", l_tls_peername},
   {"sockname", l_tls_sockname},
   {"alpn", l_tls_alpn},

@@ -329,6 +329,15 @@ static int l_udp_gc(lua_State *L) {
   return 0;
 }
 
+/* [-1, +1, v] u:is_closed() -> boolean (the field 'closed' too). */
+static int l_udp_is_closed(lua_State *L) {
+  udp_obj *o;
+  loom__checkself(L, 1);
+  o = (udp_obj *)loom__handle_box(L, 1);
+  lua_pushboolean(L, o == NULL || o->closed);
+  return 1;
+}
+
 /* __index: methods, and the fields 'port', 'family', 'closed'. */
 static int l_udp_index(lua_State *L) {
   udp_obj *o = (udp_obj *)loom__handle_box(L, 1);
@@ -408,6 +417,7 @@ static const luaL_Reg udp_methods[] = {
   {"send_to", l_udp_send_to},
   {"sockname", l_udp_sockname},
   {"close", l_udp_close},
+  {"is_closed", l_udp_is_closed},
   {NULL, NULL}
 };
 

@@ -167,6 +167,7 @@ static const luaL_Reg lock_methods[] = {
   {"acquire", l_lock_acquire},
   {"release", l_lock_release},
   {"locked", l_lock_locked},
+  {"is_locked", l_lock_locked},
   {"with", l_lock_with},
   {NULL, NULL}
 };
