@@ -72,8 +72,9 @@ LOOM_API uv_loop_t *loom_loop(lua_State *L);
 ** the future untouched.
 **
 ** Settling twice is refused: the first of resolve, reject or post wins;
-** a later resolve/reject pops its values and changes nothing (it emits a
-** Lua warning, see lua_warning), a later post returns -1.
+** a later resolve/reject pops its values and changes nothing (it reports
+** a warning: to loom.on_unhandled's handler if set, else stderr), a later
+** post returns -1.
 **
 ** Ownership. The C pointer stays valid while `fut` is reachable from Lua
 ** or the future is unsettled (a post that has not been delivered yet

@@ -496,6 +496,7 @@ void loom__push_task_cancelled(lua_State *L, loom_ctx *ctx, int tidx,
                                const char *name);
 void loom__push_error_group(lua_State *L, loom_ctx *ctx, int gidx);
 void loom__push_interrupted(lua_State *L, loom_ctx *ctx);
+void loom__warning(lua_State *L, loom_ctx *ctx, const char *msg);
 void loom__report_unhandled(lua_State *L, loom_ctx *ctx, int errindex,
                             int taskindex);
 void loom__errors_open(lua_State *L, loom_ctx *ctx);

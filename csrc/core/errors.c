@@ -163,6 +163,24 @@ static int default_unhandled(lua_State *L) {
   return 0;
 }
 
+/* [-0, +0, -] Report a misuse loom notices but cannot raise (a callback
+** called twice, a future settled twice), 'msg' starting with "loom: ":
+** to loom.on_unhandled's handler when one is set (the message as the
+** error, no task), else on stderr. Not as a Lua warning: warnings are off
+** by default under lua5.4, which would hide it. */
+void loom__warning(lua_State *L, loom_ctx *ctx, const char *msg) {
+  if (ctx != NULL && !ctx->closing && ctx->r_unhandled != LUA_NOREF &&
+      lua_checkstack(L, 3)) {
+    lua_pushstring(L, msg);
+    lua_pushnil(L);
+    loom__report_unhandled(L, ctx, -2, -1);
+    lua_pop(L, 2);
+    return;
+  }
+  fprintf(stderr, "%s\n", msg);
+  fflush(stderr);
+}
+
 /* [-0, +0, -] Hand an error nobody owns (at 'errindex'; the task or nil at
 ** 'taskindex') to loom.on_unhandled's handler, protected; if the handler
 ** fails, report that to stderr (DESIGN.md E6). */

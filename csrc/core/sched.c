@@ -199,7 +199,7 @@ static void on_check(uv_check_t *h) {
   }
   if (ctx->ready_head != NULL || ctx->dead_n > 0) {
     if (!lua_checkstack(L, 4)) {
-      lua_warning(L, "loom: no stack space to run tasks", 0);
+      fprintf(stderr, "loom: no stack space to run tasks\n");
       return;
     }
     lua_pushcfunction(L, sched_pass);

@@ -31,11 +31,11 @@ static int l_await_cb(lua_State *L) {
   loom_await *c = (loom_await *)lua_touserdata(L, lua_upvalueindex(2));
   int n = lua_gettop(L), i;
   if (c->state != AW_PENDING) {
-    lua_warning(L, c->state == AW_DONE
+    loom__warning(L, ctx, c->state == AW_DONE
                 ? "loom: a loom.await callback was called more than once; "
                   "the later call was ignored"
                 : "loom: a loom.await callback was called after its "
-                  "waiter was cancelled; the call was ignored", 0);
+                  "waiter was cancelled; the call was ignored");
     return 0;
   }
   lua_createtable(L, n, 0);

@@ -178,8 +178,8 @@ static void future_settle(lua_State *L, loom_future *f, int how, int n) {
   loom__poster_unlock(fs->poster);
   if (refused) {
     lua_pop(L, n > 1 ? 1 : n);
-    lua_warning(L, "loom: a future was settled twice; the second outcome "
-                "was ignored", 0);
+    loom__warning(L, ctx, "loom: a future was settled twice; the second outcome "
+                "was ignored");
     return;
   }
   f->nvals = n;

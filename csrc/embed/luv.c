@@ -177,8 +177,8 @@ static int luv_pcall(lua_State *L, int nargs, int nresults, int flags) {
     lua_insert(L, -2);
     lua_pushlightuserdata(L, loom__ctx(L));
     if (lua_pcall(L, 2, 0, 0) != LUA_OK) {
-      lua_warning(L, "loom: an error in a luv callback could not be "
-                  "reported", 0);
+      fprintf(stderr, "loom: an error in a luv callback could not be "
+              "reported\n");
       lua_pop(L, 1);
     }
   } else {
