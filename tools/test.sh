@@ -68,7 +68,7 @@ if [ -n "${SHUFFLE:-}" ]; then
   echo "busted: random order, seed $seed (SHUFFLE=1 SEED=$seed repeats it)"
   shuffle="--shuffle --seed=$seed"
 fi
-$runner $busted_cmd -o plainTerminal $shuffle ${BUSTED_ARGS:-} 2>&1 | tee "$log"
+$runner $busted_cmd -o tools/busted_files.lua $shuffle ${BUSTED_ARGS:-} 2>&1 | tee "$log"
 sum=$(grep -E '[0-9]+ success(es)? / [0-9]+ failures? / [0-9]+ errors?' "$log" | tail -1)
 if [ -z "$sum" ]; then
   echo "busted did not finish (no summary line)"
