@@ -1,4 +1,4 @@
--- 13. A TLS echo server and its clients. The program makes a self-signed
+-- 15. A TLS echo server and its clients. The program makes a self-signed
 -- certificate for "localhost" with the openssl CLI, serves TLS with it
 -- (l:serve runs each connection's handshake in that connection's own
 -- task, so a slow client holds up nobody), and connects three clients
