@@ -117,6 +117,8 @@ W4 c bin $BIN/w4
 W4 loom lua bench/loom/w4.lua
 W4 luv $lv bench/luv/w4.lua
 W4 cqueues $cqh bench/cqueues/w4.lua
+W4T tcp lua bench/loom/w4tcp.lua
+W4T loom lua bench/loom/w4tls.lua
 W5 raw lua bench/raw/w5.lua
 W5 loom lua bench/loom/w5.lua
 W5 luv $lv bench/luv/w5.lua
@@ -185,7 +187,7 @@ report() {
     }
   }
   END {
-    split("W1 W1S W2 W3 W4 W5 W6 CHAN LOCK W7", order, " ")
+    split("W1 W1S W2 W3 W4 W4T W5 W6 CHAN LOCK W7", order, " ")
     T["W1"] = "W1 spawn-join, cold (all N tasks alive at once)"
     M["W1"] = "ms";   D["W1"] = "lower"; L["W1"] = "raw"; G["W1"] = "<= 1.0"
     T["W1S"] = "W1S spawn-join, steady (rounds of 1000 tasks; N in all)"
@@ -204,9 +206,11 @@ report() {
     M["CHAN"] = "mps"; D["CHAN"] = "higher"; L["CHAN"] = "raw"; G["CHAN"] = ""
     T["LOCK"] = "LOCK lock hand-off (hand-offs per second)"
     M["LOCK"] = "hps"; D["LOCK"] = "higher"; L["LOCK"] = "raw"; G["LOCK"] = ""
+    T["W4T"] = "W4T loopback echo over TLS 1.3 (round trips per second; limit: the same over plain TCP)"
+    M["W4T"] = "rtps"; D["W4T"] = "higher"; L["W4T"] = "tcp"; G["W4T"] = ""
     T["W7"] = "W7 to_thread round trip (microseconds; us_conc: 8 tasks at once)"
     M["W7"] = "us"; D["W7"] = "lower"; L["W7"] = "none"; G["W7"] = ""
-    for (o = 1; o <= 10; o++) {
+    for (o = 1; o <= 11; o++) {
       w = order[o]
       if (impls[w] == "") continue
       m = M[w]; lim = L[w]

@@ -126,4 +126,12 @@ describe("examples", function()
                  "README's dump is out of date: paste the output of "
                  .. "examples/13_debug_dump.lua")
   end)
+
+  it("16: HTTPS both ends: three answers, one deadline", function()
+    local out = run("16_https")
+    assert.matches("GET /hello   %-> 200 hello over TLS", out)
+    assert.matches("GET /time    %-> 200 loom.now%(%) = ", out)
+    assert.matches("GET /missing %-> 404 no such page", out)
+    assert.matches("GET /slow    %-> no answer within 0.5 s", out)
+  end)
 end)
