@@ -10,12 +10,12 @@
 #   - the symbols the installed core.so exports: exactly the LOOM_API
 #     functions of csrc/loom.h;
 #   - make install DESTDIR=... (files, loom.pc, pkg-config), and make
-#     install PREFIX=... with examples/host.c built by
+#     uninstall, and make install PREFIX=... with examples/host.c built by
 #     `pkg-config --cflags --libs loom` and run;
 #   - luarocks pack of loom-<version>-1.rockspec (from a scratch git
 #     repository holding the checkout's files, tagged v<version>; see the
 #     rockspec's comment), then luarocks install of the packed rock into
-#     another tree, and require.
+#     another tree, require, and luarocks remove.
 #
 # Each check prints "ok - NAME" or "not ok - NAME" (then its log, as "# "
 # lines); the last line is "N passed, M failed"; the exit status is 1 if
@@ -202,6 +202,13 @@ make_install_destdir() {
 }
 check "make install DESTDIR=... PREFIX=...; pkg-config loom" make_install_destdir
 
+make_uninstall() {
+  make --no-print-directory uninstall PREFIX=/opt/loom DESTDIR="$T/stage"
+  left=$(find "$T/stage" -type f)
+  test -z "$left" || { echo "left behind: $left"; return 1; }
+}
+check "make uninstall DESTDIR=... PREFIX=..." make_uninstall
+
 make_install_host() {
   p=$T/prefix
   make --no-print-directory install PREFIX="$p"
@@ -254,6 +261,14 @@ rock_install() {
   run_prog "$TREE2"
 }
 check "luarocks install of the packed rock, then require" rock_install
+
+rock_remove() {
+  lr remove --tree "$TREE2" loom
+  test ! -e "$TREE2/lib/lua/5.4/loom/core.so"
+  test ! -e "$TREE2/share/lua/5.4/loom/init.lua"
+  test ! -e "$TREE2/lib/luarocks/rocks-5.4/loom"
+}
+check "luarocks remove loom" rock_remove
 
 # }====================================================================
 
