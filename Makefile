@@ -221,11 +221,11 @@ PC      := $(BUILD)/loom.pc
 # "Requires" (loom.h includes lua.h and uv.h) when pkg-config knows them,
 # otherwise their flags are written out.
 pc_rel = $(patsubst $(PREFIX)/%,$${prefix}/%,$(patsubst $(PREFIX),$${prefix},$(1)))
-PC_REQUIRES := $(strip $(shell pkg-config --exists lua5.4 2>/dev/null && echo lua5.4) \
-                       $(shell pkg-config --exists libuv 2>/dev/null && echo libuv))
-PC_CFLAGS := $(if $(filter lua5.4,$(PC_REQUIRES)),,$(LUA_CFLAGS)) \
+PC_REQUIRES = $(strip $(shell pkg-config --exists lua5.4 2>/dev/null && echo lua5.4) \
+                      $(shell pkg-config --exists libuv 2>/dev/null && echo libuv))
+PC_CFLAGS = $(if $(filter lua5.4,$(PC_REQUIRES)),,$(LUA_CFLAGS)) \
              $(if $(filter libuv,$(PC_REQUIRES)),,$(UV_CFLAGS))
-PC_LIBS   := $(if $(filter lua5.4,$(PC_REQUIRES)),,$(LUA_LIBS)) \
+PC_LIBS   = $(if $(filter lua5.4,$(PC_REQUIRES)),,$(LUA_LIBS)) \
              $(if $(filter libuv,$(PC_REQUIRES)),,$(UV_LIBS))
 
 # gen_pc: write $(PC) for the current PREFIX and directories.
