@@ -9,17 +9,68 @@ CC       ?= cc
 PKGS     := lua5.4 liblua5.4-dev libuv1-dev lua-busted lua-luv \
             libssl-dev openssl python3
 BENCH_PKGS := lua-luv lua-cqueues gnuplot-nox valgrind
+# make install-check: LuaRocks, pkg-config, git (for the rock's source),
+# and a C compiler for examples/host.c.
+INSTALL_PKGS := lua5.4 liblua5.4-dev libuv1-dev libssl-dev luarocks \
+                pkg-config git gcc make
 
+# The version (csrc/loom.c is where it is written; loom-<version>-1.rockspec
+# and loom.pc follow it, make lint checks the rockspec).
+VERSION := $(shell sed -n 's/^ *lua_pushliteral(L, "\([0-9][0-9.]*\)");$$/\1/p' csrc/loom.c)
+
+# Where Lua, libuv and OpenSSL are: pkg-config by default. LuaRocks (the
+# rockspec's build.type = "make") passes the directories it found instead:
+# LUA_INCDIR, LIBUV_INCDIR/LIBUV_LIBDIR, OPENSSL_INCDIR/OPENSSL_LIBDIR.
+ifdef LUA_INCDIR
+LUA_CFLAGS := -I$(LUA_INCDIR)
+else
 LUA_CFLAGS := $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
+endif
 LUA_LIBS   := $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4)
+# A library directory given by LuaRocks gets an rpath (as LuaRocks' own
+# builtin builds do), unless the dynamic linker searches it anyway.
+MULTIARCH  := $(shell $(CC) -print-multiarch 2>/dev/null)
+SYSLIBDIRS := /lib /lib64 /usr/lib /usr/lib64 \
+              $(if $(MULTIARCH),/lib/$(MULTIARCH) /usr/lib/$(MULTIARCH))
+libdir_flags = -L$(1) $(if $(filter-out $(SYSLIBDIRS),$(1)),-Wl$(,)-rpath$(,)$(1))
+, := ,
+ifdef LIBUV_INCDIR
+UV_CFLAGS  := -I$(LIBUV_INCDIR)
+else
 UV_CFLAGS  := $(shell pkg-config --cflags libuv 2>/dev/null)
+endif
+ifdef LIBUV_LIBDIR
+UV_LIBS    := $(call libdir_flags,$(LIBUV_LIBDIR)) -luv
+else
 UV_LIBS    := $(shell pkg-config --libs libuv 2>/dev/null || echo -luv)
+endif
 # OpenSSL 3 (Debian: libssl-dev) for loom.tls.
+ifdef OPENSSL_INCDIR
+SSL_CFLAGS := -I$(OPENSSL_INCDIR)
+else
 SSL_CFLAGS := $(shell pkg-config --cflags openssl 2>/dev/null)
+endif
+ifdef OPENSSL_LIBDIR
+SSL_LIBS   := $(call libdir_flags,$(OPENSSL_LIBDIR)) -lssl -lcrypto
+else
 SSL_LIBS   := $(shell pkg-config --libs openssl 2>/dev/null || echo -lssl -lcrypto)
+endif
 
+# OPT: optimisation and debugging flags. A CFLAGS given on the command line
+# (LuaRocks passes its own, "-O2 -fPIC" on Debian) replaces OPT; the
+# warnings, -fPIC and -fvisibility=hidden are always added, so every
+# build exports the same symbols (the LOOM_API functions of csrc/loom.h).
+# CFLAGS in the environment is ignored, as before.
 OPT      ?= -O2 -g
-WARN     := -std=c99 -Wall -Wextra -Werror -pedantic \
+ifeq ($(origin CFLAGS),command line)
+OPT      := $(CFLAGS)
+endif
+# Warnings are errors for developers; the rockspec passes WERROR= so that
+# a newer compiler's new warning does not stop an install.
+WERROR   ?= -Werror
+# How to link a shared object (LuaRocks passes LIBFLAG).
+LIBFLAG  ?= -shared
+WARN     := -std=c99 -Wall -Wextra $(WERROR) -pedantic \
             -Wdeclaration-after-statement -Wmissing-prototypes \
             -Wstrict-prototypes -Wshadow -Wpointer-arith -Wundef \
             -Wwrite-strings -Wredundant-decls -Wnested-externs \
@@ -27,7 +78,7 @@ WARN     := -std=c99 -Wall -Wextra -Werror -pedantic \
 DEFS     := -D_DEFAULT_SOURCE -D_GNU_SOURCE
 CFLAGS_ALL = $(OPT) $(WARN) $(DEFS) -fPIC -fvisibility=hidden \
              $(LUA_CFLAGS) $(UV_CFLAGS) $(SSL_CFLAGS) $(EXTRA_CFLAGS)
-LDFLAGS_ALL = -shared $(EXTRA_LDFLAGS)
+LDFLAGS_ALL = $(LIBFLAG) $(EXTRA_LDFLAGS)
 
 # The layers of csrc/ (doc/DESIGN.md): the engine, then the layers built
 # on it, then the module opener.
@@ -51,10 +102,14 @@ EMBED_CFLAGS = $(OPT) $(WARN) $(DEFS) -Icsrc $(LUA_CFLAGS) $(UV_CFLAGS) \
 EMBED_LIBS  = -L$(BUILD)/loom -l:core.so -Wl,-rpath,'$$ORIGIN/../loom' \
               $(LUA_LIBS) $(UV_LIBS) -lpthread -ldl -lm $(EXTRA_LDFLAGS)
 
-.PHONY: all deps packages bench-packages test demo bench asan tsan valgrind \
-        clean install lint ctest host
+.PHONY: all module deps packages bench-packages test demo bench asan tsan \
+        valgrind clean install install-rock uninstall install-check lint \
+        ctest host
 
 all: $(SO) $(HOST)
+
+# The native module alone (what the rockspec builds).
+module: $(SO)
 
 $(BUILD)/obj/%.o: csrc/%.c $(HDRS)
 	@mkdir -p $(dir $@)
@@ -150,19 +205,80 @@ valgrind: all ctest
 	@SANITIZE=valgrind sh tools/test.sh
 
 # make install [PREFIX=/usr/local] [DESTDIR=...]: the Lua modules, the
-# native module and the embedding header (luarocks make does the same for
-# a rock tree).
+# native module, the embedding header and loom.pc, the pkg-config file
+# (`pkg-config --cflags --libs loom`: README, "Embedding loom"). Each
+# directory can be set alone: LUADIR, CMODDIR, INCDIR, PCDIR.
 PREFIX  ?= /usr/local
 LUADIR  ?= $(PREFIX)/share/lua/5.4
 CMODDIR ?= $(PREFIX)/lib/lua/5.4
 INCDIR  ?= $(PREFIX)/include
+PCDIR   ?= $(PREFIX)/lib/pkgconfig
+PC      := $(BUILD)/loom.pc
 
+# loom.pc from loom.pc.in. Directories under PREFIX are written relative
+# to ${prefix}, so that pkg-config --define-prefix and
+# PKG_CONFIG_SYSROOT_DIR can move the tree. lua5.4 and libuv are
+# "Requires" (loom.h includes lua.h and uv.h) when pkg-config knows them,
+# otherwise their flags are written out.
+pc_rel = $(patsubst $(PREFIX)/%,$${prefix}/%,$(patsubst $(PREFIX),$${prefix},$(1)))
+PC_REQUIRES = $(strip $(shell pkg-config --exists lua5.4 2>/dev/null && echo lua5.4) \
+                      $(shell pkg-config --exists libuv 2>/dev/null && echo libuv))
+PC_CFLAGS = $(if $(filter lua5.4,$(PC_REQUIRES)),,$(LUA_CFLAGS)) \
+             $(if $(filter libuv,$(PC_REQUIRES)),,$(UV_CFLAGS))
+PC_LIBS   = $(if $(filter lua5.4,$(PC_REQUIRES)),,$(LUA_LIBS)) \
+             $(if $(filter libuv,$(PC_REQUIRES)),,$(UV_LIBS))
+
+# gen_pc: write $(PC) for the current PREFIX and directories.
+define gen_pc
+	@mkdir -p $(dir $(PC))
+	@echo "GEN $(PC)"
+	@sed -e 's|@PREFIX@|$(PREFIX)|' \
+	     -e 's|@INCDIR@|$(call pc_rel,$(INCDIR))|' \
+	     -e 's|@CMODDIR@|$(call pc_rel,$(CMODDIR))|' \
+	     -e 's|@LUADIR@|$(call pc_rel,$(LUADIR))|' \
+	     -e 's|@VERSION@|$(VERSION)|' \
+	     -e 's|@REQUIRES@|$(PC_REQUIRES)|' \
+	     -e 's|@CFLAGS@|$(strip $(PC_CFLAGS))|' \
+	     -e 's|@LIBS@|$(strip $(PC_LIBS))|' -e 's| *$$||' loom.pc.in > $(PC)
+endef
+
+# install_files LUADIR,CMODDIR,INCDIR: the files both installs copy.
+define install_files
+	install -d $(1)/loom $(2)/loom $(3)
+	install -m 644 lua/loom/*.lua $(1)/loom/
+	install -m 755 $(SO) $(2)/loom/core.so
+	install -m 644 csrc/loom.h $(3)/loom.h
+endef
+
+# The pc file records PREFIX, so it is made anew for each install.
 install: all
-	install -d $(DESTDIR)$(LUADIR)/loom $(DESTDIR)$(CMODDIR)/loom \
-	  $(DESTDIR)$(INCDIR)
-	install -m 644 lua/loom/*.lua $(DESTDIR)$(LUADIR)/loom/
-	install -m 755 $(SO) $(DESTDIR)$(CMODDIR)/loom/core.so
-	install -m 644 csrc/loom.h $(DESTDIR)$(INCDIR)/loom.h
+	$(gen_pc)
+	$(call install_files,$(DESTDIR)$(LUADIR),$(DESTDIR)$(CMODDIR),$(DESTDIR)$(INCDIR))
+	install -d $(DESTDIR)$(PCDIR)
+	install -m 644 $(PC) $(DESTDIR)$(PCDIR)/loom.pc
+
+uninstall:
+	rm -f $(addprefix $(DESTDIR)$(LUADIR)/loom/,$(notdir $(wildcard lua/loom/*.lua)))
+	rm -f $(DESTDIR)$(CMODDIR)/loom/core.so $(DESTDIR)$(INCDIR)/loom.h \
+	  $(DESTDIR)$(PCDIR)/loom.pc
+	-rmdir $(DESTDIR)$(LUADIR)/loom $(DESTDIR)$(CMODDIR)/loom 2>/dev/null
+
+# The rockspec's install step (luarocks passes INST_LUADIR, INST_LIBDIR and
+# INST_PREFIX, the rock's directory): the modules go where LuaRocks
+# deploys them from, loom.h to $(luarocks show --rock-dir loom)/include.
+# No loom.pc: a rock tree can be moved, and LuaRocks moves the module out
+# of the rock's directory when it deploys it.
+install-rock: module
+	@test -n "$(INST_LUADIR)" -a -n "$(INST_LIBDIR)" -a -n "$(INST_PREFIX)" || \
+	  { echo "install-rock: set INST_LUADIR, INST_LIBDIR, INST_PREFIX (luarocks does)"; exit 1; }
+	$(call install_files,$(INST_LUADIR),$(INST_LIBDIR),$(INST_PREFIX)/include)
+
+# make install-check: install with LuaRocks and with make install into
+# temporary trees and use the result from outside the checkout
+# (tools/install_check.sh; prints "N passed, M failed").
+install-check:
+	@sh tools/packages.sh $(INSTALL_PKGS)
+	@sh tools/install_check.sh
 
 lint:
 	@sh tools/lint.sh

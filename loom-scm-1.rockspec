@@ -25,92 +25,33 @@ external_dependencies = {
   -- declare it.
   OPENSSL = { header = "openssl/ssl.h", library = "ssl" },
 }
+-- The one Makefile builds and installs loom, for LuaRocks as for `make`:
+-- the same flags (-fvisibility=hidden: only the LOOM_API functions of
+-- csrc/loom.h are exported) and the same files. LuaRocks' own compiler
+-- flags (CFLAGS, LIBFLAG) and the directories it found replace
+-- pkg-config's; the objects go to build/luarocks/, apart from a
+-- developer's build/. loom.h goes to the rock's include/ directory:
+--   cc -I"$(luarocks --lua-version 5.4 show --rock-dir loom)/include" ...
+-- (README, "Install" and "Embedding loom").
 build = {
-  type = "builtin",
-  modules = {
-    ["loom.core"] = {
-      -- Must list the same files as the Makefile (csrc/*/*.c and
-      -- csrc/loom.c; make lint checks).
-      sources = {
-        "csrc/core/args.c",
-        "csrc/core/clock.c",
-        "csrc/core/context.c",
-        "csrc/core/errors.c",
-        "csrc/core/group.c",
-        "csrc/core/introspect.c",
-        "csrc/core/parking.c",
-        "csrc/core/sched.c",
-        "csrc/core/scope.c",
-        "csrc/core/sleep.c",
-        "csrc/core/task.c",
-        "csrc/core/traceback.c",
-        "csrc/core/wait.c",
-        "csrc/sync/channel.c",
-        "csrc/sync/condition.c",
-        "csrc/sync/event.c",
-        "csrc/sync/lock.c",
-        "csrc/sync/semaphore.c",
-        "csrc/sync/sync.c",
-        "csrc/io/dns.c",
-        "csrc/io/file.c",
-        "csrc/io/filestate.c",
-        "csrc/io/fs.c",
-        "csrc/io/handle.c",
-        "csrc/io/listener.c",
-        "csrc/io/pipe.c",
-        "csrc/io/process.c",
-        "csrc/io/rbuf.c",
-        "csrc/io/req.c",
-        "csrc/io/signal.c",
-        "csrc/io/status.c",
-        "csrc/io/stream.c",
-        "csrc/io/stream_read.c",
-        "csrc/io/stream_write.c",
-        "csrc/io/tcp.c",
-        "csrc/io/tls.c",
-        "csrc/io/tls_ctx.c",
-        "csrc/io/udp.c",
-        "csrc/embed/await.c",
-        "csrc/embed/future.c",
-        "csrc/embed/luv.c",
-        "csrc/embed/post.c",
-        "csrc/thread/copy.c",
-        "csrc/thread/pool.c",
-        "csrc/thread/to_thread.c",
-        "csrc/thread/worker.c",
-        "csrc/loom.c",
-      },
-      defines = { "_DEFAULT_SOURCE", "_GNU_SOURCE" },
-      incdirs = { "csrc", "$(LIBUV_INCDIR)", "$(OPENSSL_INCDIR)" },
-      libdirs = { "$(LIBUV_LIBDIR)", "$(OPENSSL_LIBDIR)" },
-      libraries = { "uv", "ssl", "crypto", "pthread", "dl" },
-    },
-    ["loom"] = "lua/loom/init.lua",
-    ["loom.errors"] = "lua/loom/errors.lua",
-    ["loom._util"] = "lua/loom/_util.lua",
-    ["loom.group"] = "lua/loom/group.lua",
-    ["loom.scope"] = "lua/loom/scope.lua",
-    ["loom.testing"] = "lua/loom/testing.lua",
-    ["loom.event"] = "lua/loom/event.lua",
-    ["loom.lock"] = "lua/loom/lock.lua",
-    ["loom.semaphore"] = "lua/loom/semaphore.lua",
-    ["loom.condition"] = "lua/loom/condition.lua",
-    ["loom.channel"] = "lua/loom/channel.lua",
-    ["loom.bridge"] = "lua/loom/bridge.lua",
-    ["loom.stream"] = "lua/loom/stream.lua",
-    ["loom.tcp"] = "lua/loom/tcp.lua",
-    ["loom.pipe"] = "lua/loom/pipe.lua",
-    ["loom.udp"] = "lua/loom/udp.lua",
-    ["loom.dns"] = "lua/loom/dns.lua",
-    ["loom.fs"] = "lua/loom/fs.lua",
-    ["loom.process"] = "lua/loom/process.lua",
-    ["loom.signal"] = "lua/loom/signal.lua",
-    ["loom.introspect"] = "lua/loom/introspect.lua",
-    ["loom.thread"] = "lua/loom/thread.lua",
-    ["loom.tls"] = "lua/loom/tls.lua",
+  type = "make",
+  build_target = "module",
+  install_target = "install-rock",
+  -- Passed to both steps (luarocks adds CC).
+  variables = {
+    BUILD = "build/luarocks",
+    CFLAGS = "$(CFLAGS)",
+    LIBFLAG = "$(LIBFLAG)",
+    WERROR = "",
+    LUA_INCDIR = "$(LUA_INCDIR)",
+    LIBUV_INCDIR = "$(LIBUV_INCDIR)",
+    LIBUV_LIBDIR = "$(LIBUV_LIBDIR)",
+    OPENSSL_INCDIR = "$(OPENSSL_INCDIR)",
+    OPENSSL_LIBDIR = "$(OPENSSL_LIBDIR)",
   },
-  install = {
-    -- The embedding header; `luarocks show --rock-dir loom` tells where.
-    conf = { ["loom.h"] = "csrc/loom.h" },
+  install_variables = {
+    INST_PREFIX = "$(PREFIX)",
+    INST_LUADIR = "$(LUADIR)",
+    INST_LIBDIR = "$(LIBDIR)",
   },
 }

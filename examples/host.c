@@ -14,7 +14,11 @@
 ** ready or waiting, joins its threads, closes the Lua state and the loop.
 **
 ** Run it from the repository root, where it finds the Lua files of loom:
-** `make demo`, or build/examples/host.
+** `make demo`, or build/examples/host. Built against an installed loom
+** (README, "Embedding loom": `cc host.c $(pkg-config --cflags --libs
+** loom)`, or the rock's include/ directory), it runs from anywhere with
+** LUA_PATH set to the installed Lua files (`eval "$(luarocks
+** --lua-version 5.4 path)"`); loom.core is the core.so it was linked with.
 */
 #include <stdio.h>
 #include <stdlib.h>
