@@ -9,6 +9,8 @@ CC       ?= cc
 PKGS     := lua5.4 liblua5.4-dev libuv1-dev lua-busted lua-luv \
             libssl-dev openssl python3
 BENCH_PKGS := lua-luv lua-cqueues gnuplot-nox valgrind
+# LDoc (run by lua-any on lua5.1) and the markdown module it formats with.
+DOC_PKGS := lua-ldoc lua-markdown lua5.4
 
 LUA_CFLAGS := $(shell pkg-config --cflags lua5.4 2>/dev/null || echo -I/usr/include/lua5.4)
 LUA_LIBS   := $(shell pkg-config --libs lua5.4 2>/dev/null || echo -llua5.4)
@@ -52,7 +54,7 @@ EMBED_LIBS  = -L$(BUILD)/loom -l:core.so -Wl,-rpath,'$$ORIGIN/../loom' \
               $(LUA_LIBS) $(UV_LIBS) -lpthread -ldl -lm $(EXTRA_LDFLAGS)
 
 .PHONY: all deps packages bench-packages test demo bench asan tsan valgrind \
-        clean install lint ctest host
+        clean install lint ctest host doc
 
 all: $(SO) $(HOST)
 
@@ -166,6 +168,14 @@ install: all
 
 lint:
 	@sh tools/lint.sh
+
+# make doc: the reference manual, build/doc/index.html, made by LDoc from
+# the doc comments of lua/loom/*.lua (config.ld); a warning of ldoc fails
+# it. Prints "ok - doc" or "not ok - doc" and the warnings, then "N passed,
+# M failed" (tools/doc.sh).
+doc:
+	@sh tools/packages.sh $(DOC_PKGS)
+	@sh tools/doc.sh
 
 clean:
 	rm -rf build build-asan build-tsan

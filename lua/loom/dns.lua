@@ -12,8 +12,9 @@ local M = {}
 -- and so does `e.host`.
 local function at_host(host) return host, { host = host } end
 
---- Checkpoint. Resolve `host` (a name or a numeric address) into its
--- addresses, in the resolver's order, one entry per address.
+--- **Checkpoint.** Resolve `host` (a name or a numeric address) into its
+-- addresses, in the resolver's order, one entry per address. Numeric
+-- addresses come back as they are; `port` may be a numeric string.
 -- @tparam string host name or numeric address (`"localhost"`, `"::1"`)
 -- @tparam[opt] integer port copied into every entry (default 0)
 -- @treturn table array of `{ addr = "127.0.0.1", family = "inet" or
