@@ -7,7 +7,10 @@
 --    but `core`) has an entry: an anchor `name` on the page of `loom`,
 --    an anchor `loom.name` on another page, or a page `loom.name`;
 --  - every link between the pages leads to a page and an anchor that
---    exist (ldoc checks its own @{references}, not markdown links).
+--    exist (ldoc checks its own @{references}, not markdown links);
+--  - no backquote is left in the text of a page: a `code span` that
+--    markdown did not render (one cut by a line break, an odd number of
+--    backquotes) shows up there.
 --
 -- Prints one line per problem; exits 1 if there is any.
 local dir = arg[1] or "build/doc"
@@ -107,6 +110,19 @@ for rel, page in pairs(pages) do
       elseif anchor ~= "" and not t.anchors[anchor] then
         problem("%s: link to a missing anchor: %s", rel, href)
       end
+    end
+  end
+end
+
+-- Backquotes that markdown left (code and examples aside).
+for rel, page in pairs(pages) do
+  local text = page.html:gsub("<pre.->.-</pre>", ""):gsub("<code>.-</code>", "")
+  local n = 0
+  for line in text:gmatch("[^\n]*") do
+    if line:find("`", 1, true) and n < 3 then
+      n = n + 1
+      problem("%s: a code span markdown did not render: %s", rel,
+              (line:gsub("^%s+", ""):gsub("<[^>]*>", "")))
     end
   end
 end

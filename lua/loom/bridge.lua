@@ -73,11 +73,12 @@ local function guard_run(uv)
   M._guarded = run
 end
 
---- Make loom and luv (`require "luv"`, Debian package `lua-luv` or the
--- `luv` rock) run on one libuv loop, so luv handles and loom tasks live
--- side by side: `loom.await(uv.fs_stat, path)` works, luv timers fire
--- while tasks sleep, and `loom.run`, `loom.shutdown`, luv's `uv.run()` or
--- a host's `uv_run` drive both. Returns the luv module. Idempotent.
+--- Make loom and luv run on one libuv loop, and return the luv module.
+-- luv is `require "luv"`: the Debian package `lua-luv` or the `luv` rock.
+-- luv handles and loom tasks then live side by side:
+-- `loom.await(uv.fs_stat, path)` works, luv timers fire while tasks
+-- sleep, and `loom.run`, `loom.shutdown`, luv's `uv.run()` or a host's
+-- `uv_run` drive both. Idempotent; not a checkpoint.
 --
 -- Call it before luv creates any handle, best before anything requires
 -- luv: then luv opens on loom's loop (loom's own, or the host loop given

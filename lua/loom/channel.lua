@@ -70,7 +70,7 @@ M.channel = core.channel
 -- @return a value, or `nil`
 -- @function Channel:try_receive
 
---- Close the channel (idempotent; not a checkpoint): later sends raise,
+--- Close the channel (idempotent; not a checkpoint). Later sends raise,
 -- blocked senders raise "closed", blocked receivers get `nil`; buffered
 -- values can still be received.
 -- @function Channel:close
@@ -80,8 +80,8 @@ M.channel = core.channel
 -- @function Channel:is_closed
 
 --- An iterator for a generic `for`, receiving until the channel is closed
--- and drained: `for v in ch:iter() do ... end`. Each step is a checkpoint
--- (as `receive`); `iter` itself does not wait.
+-- and drained. Each step is a checkpoint (as `receive`); `iter` itself
+-- does not wait.
 -- @function Channel:iter
 -- @return an iterator
 -- @usage for job in jobs:iter() do process(job) end

@@ -44,10 +44,11 @@ M.open = util.io(core.fs_open, "open", 3, { where = at_path })
 
 --- **Checkpoint.** Information about a path (links followed).
 -- @tparam string path
--- @treturn table `{ size =, type = "file" | "directory" | "link" | "fifo" |
---   "socket" | "char" | "block" | "unknown", mode = permission bits,
---   mtime =, atime =, ctime =, birthtime = (seconds, float), nlink =,
---   uid =, gid =, ino =, dev =, rdev =, blksize =, blocks = }`
+-- @treturn table the fields `size`, `type` (`"file"`, `"directory"`,
+--   `"link"`, `"fifo"`, `"socket"`, `"char"`, `"block"` or `"unknown"`),
+--   `mode` (the permission bits), `mtime`, `atime`, `ctime`, `birthtime`
+--   (seconds, floats), `nlink`, `uid`, `gid`, `ino`, `dev`, `rdev`,
+--   `blksize`, `blocks`
 -- @raise `loom.IOError` (op `"stat"`), `loom.Cancelled`
 -- @usage if loom.fs.stat(p).type == "directory" then ... end
 -- @function stat
@@ -94,11 +95,10 @@ M.rmdir = util.io(core.fs_rmdir, "rmdir", 1, { where = at_path })
 -- @function rename
 M.rename = util.io(core.fs_rename, "rename", 2, { where = at_paths })
 
---- **Checkpoint.** The entries of a directory, sorted by name, without `.`
--- and `..`.
+--- **Checkpoint.** The entries of a directory, sorted by name (`.` and
+-- `..` left out).
 -- @tparam string path
--- @treturn table array of `{ name =, type = "file" | "directory" | "link"
---   | "fifo" | "socket" | "char" | "block" | "unknown" }`
+-- @treturn table an array of `{ name =, type = }`, `type` as for `stat`
 -- @raise `loom.IOError` (op `"scandir"`), `loom.Cancelled`
 -- @usage for _, e in ipairs(loom.fs.scandir(".")) do print(e.name, e.type)
 --   end
@@ -141,7 +141,7 @@ File.read = util.io(native.read, "read", 3, { where = at_file })
 File.write = util.io(native.write, "write", 3, { where = at_file })
 
 --- **Checkpoint.** Information about the open file (as `loom.fs.stat`).
--- @treturn table
+-- @treturn table as `loom.fs.stat`
 -- @raise `loom.IOError` (op `"fstat"`), `loom.Cancelled`, "closed"
 -- @function File:stat
 File.stat = util.io(native.stat, "fstat", 1, { where = at_file })

@@ -84,12 +84,12 @@ M.core = core
 
 -- The loop and the tasks (loom.core).
 
---- Run `fn(...)` as the root task on an event loop until it and every
--- task it started have finished, every I/O handle they opened is closed
--- and every child process reaped. Returns `fn`'s results; if `fn` fails,
--- raises its error value unchanged (not wrapped). Tasks of `start` run
--- alongside but are not waited for. `run` cannot be nested; it can be
--- called again after it returns.
+--- Run `fn(...)` as the root task on an event loop until it and every task
+-- it started have finished, and return its results. Also every I/O handle
+-- they opened is closed and every child process reaped first. If `fn`
+-- fails, `run` raises its error value unchanged (not wrapped). Tasks of
+-- `start` run alongside but are not waited for. `run` cannot be nested; it
+-- can be called again after it returns.
 --
 -- If every task is blocked and nothing (no timer, no I/O, no pending
 -- future, no worker thread) can wake any of them, `run` cancels them, so
@@ -180,8 +180,9 @@ M.current_task = core.current_task
 M.start = core.start
 
 --- Cancel every task started with `start` and run the loop until they
--- have finished: their cleanup (shielded waits included), and the work
--- they left in libuv's threadpool and handles still closing. They end
+-- have finished. Their cleanup runs (shielded waits included), and
+-- `shutdown` also waits for the work they left in libuv's threadpool and
+-- for handles still closing. They end
 -- `"cancelled"` (or `"ok"`, if one catches the cancellation and
 -- returns). Tasks can be started again afterwards. For hosts; it runs the
 -- loop, so it cannot be called from a task or while the loop runs.
@@ -190,13 +191,14 @@ M.start = core.start
 -- @usage loom.shutdown()   -- then lua_close(L)
 M.shutdown = core.shutdown
 
---- Set the handler of errors nobody owns: `fn(err, task)` gets, once, the
--- raw error value that escaped a root task of `start` (and the task), or
--- of a failing callback or handler. loom's warnings (misuse it notices
--- but cannot raise: a `loom.await` callback called twice, a future
--- settled twice) go to it too, as a message with `task` nil. The default
--- handler writes the error and its traceback to stderr; the program goes
--- on. A cancellation is never reported.
+--- Set the handler of errors nobody owns, `fn(err, task)`, and return the
+-- previous one. It gets, once, the raw error value that escaped a root task
+-- of `start` (and the task), or a failing callback or handler (a luv
+-- callback, a TLS handshake in `serve`). loom's warnings (misuse it notices
+-- but cannot raise: a `loom.await` callback called twice, a future settled
+-- twice) go to it too, as a message with `task` nil. The default handler
+-- writes the error and its traceback to stderr; the program goes on. A
+-- cancellation is never reported.
 -- @function on_unhandled
 -- @tparam ?function fn the new handler; `nil` restores the default
 -- @treturn ?function the previous handler (`nil` for the default)
@@ -222,8 +224,8 @@ M.on_unhandled = core.on_unhandled
 -- @field name
 
 --- `"file:line"` of the `g:spawn`, `g:start`, `loom.start` or `loom.run`
--- call that made the task (`nil` when `loom.configure{ spawn_sites =
--- false }`). Read-only.
+-- call that made the task; `nil` after
+-- `loom.configure{ spawn_sites = false }`. Read-only.
 -- @field spawned_at
 
 --- The task that called `spawn` or `start` for this one (which may differ

@@ -130,7 +130,7 @@ function M.format_tree(tree)
   return concat(lines, "\n") .. "\n"
 end
 
---- Write the task tree as text to `file` (default `io.stderr`): one line
+--- Write the task tree as text to `file` (default `io.stderr`). One line
 -- per task, indented by nesting, with its name, what it waits on and for
 -- how long, its deadline if any, its open scopes and `spawned_at`.
 -- @function loom.dump
@@ -151,10 +151,11 @@ local function dump_to_stderr()
   M.dump(io.stderr)
 end
 
---- From now on a signal `name` (e.g. `"SIGUSR1"`) writes `loom.dump()` to
--- stderr, from the loop's thread (never from the signal handler), while
--- the loop runs (`loom.run`, or a host's loop); the program goes on. The
--- watcher does not keep the loop alive. `nil` or `false` stops it (the
+--- From now on, make the signal `name` (such as `"SIGUSR1"`) write
+-- `loom.dump()` to stderr. The dump is written from the loop's thread
+-- (never from the signal handler) while the loop runs (`loom.run`, or a
+-- host's loop); the program goes on. The watcher does not keep the loop
+-- alive. `nil` or `false` stops it (the
 -- signal takes its default action again). SIGINT is refused: it is
 -- Ctrl-C. The environment variable `LOOM_DUMP_SIGNAL=SIGUSR1` does the
 -- same for any program when loom is loaded.
@@ -173,10 +174,11 @@ local options = {
   internal_frames = core.configure_internal_frames,
 }
 
---- Set loom's options: `spawn_sites` (default true: every task records
--- `t.spawned_at`; false saves the few hundred instructions per spawn that
--- costs), `internal_frames` (default false: tracebacks leave out the
--- frames of loom's own machinery; true keeps them, for work on loom).
+--- Set loom's options, `spawn_sites` and `internal_frames`. `spawn_sites`
+-- (default true): every task records `t.spawned_at`; false saves the few
+-- hundred instructions per spawn that costs. `internal_frames` (default
+-- false): tracebacks leave out the frames of loom's own machinery; true
+-- keeps them, for work on loom.
 -- @function loom.configure
 -- @tparam table opts
 -- @raise an argument error for an unknown option or a value that is not

@@ -66,10 +66,10 @@ end
 --- The child's stderr, a `Stream` when piped, else `nil`. Read-only.
 -- @tfield ?Stream stderr
 
---- **Checkpoint.** Wait until the child has exited and been reaped; returns
--- `code, signal`: the exit code and `nil`, or `nil` and the name of the
--- signal that killed it (`"SIGKILL"`). Can be called again (and from
--- several tasks). If the waiting task is cancelled, the child is
+--- **Checkpoint.** Wait until the child has exited and been reaped, and
+-- return `code, signal`. That is the exit code and `nil`, or `nil` and the
+-- name of the signal that killed it (`"SIGKILL"`). Can be called again (and
+-- from several tasks). If the waiting task is cancelled, the child is
 -- terminated (SIGTERM, SIGKILL after 1 s) and reaped, then the wait raises
 -- `Cancelled`.
 -- @function Process:wait

@@ -109,21 +109,22 @@ S.read_all = util.io(raw_read_all, "read", 1)
 
 --- **Checkpoint.** Write `data`; returns when the kernel has it
 -- (backpressure). Several arguments (strings or numbers, as `file:write`
--- takes) are written in order as one write: `s:write("HTTP/1.1 ", code,
--- "\r\n")`. One string is not copied. A write that has to wait (the peer
--- does not read) can be cancelled, but not taken back: an unknown part of the data
--- may have gone out, so the cancellation closes the stream (the writer
--- gets `Cancelled` at once; later reads and writes raise an error
--- containing "closed"), as a cancelled `send_all` leaves a Trio stream
--- broken. A write that completed before the cancellation returns normally
--- and `Cancelled` comes at the next checkpoint. Writing to a peer that has
--- gone raises `IOError` (`EPIPE` or `ECONNRESET`), never SIGPIPE.
+-- takes) are written in order as one write (see the usage). One string is
+-- not copied. A write that has to wait (the peer does not read) can be
+-- cancelled, but not taken back: an unknown part of the data may have gone
+-- out, so the cancellation closes the stream (the writer gets `Cancelled`
+-- at once; later reads and writes raise an error containing "closed"), as a
+-- cancelled `send_all` leaves a Trio stream broken. A write that completed
+-- before the cancellation returns normally and `Cancelled` comes at the
+-- next checkpoint. Writing to a peer that has gone raises `IOError`
+-- (`EPIPE` or `ECONNRESET`), never SIGPIPE.
 -- @function Stream:write
 -- @tparam string|number data
 -- @param ... more strings or numbers
 -- @return the stream
 -- @raise `loom.IOError` (op "write"); an error containing "closed"
 -- @usage s:write("hello\n")
+-- s:write("HTTP/1.1 ", code, " ", reason, "\r\n")
 S.write = util.io(raw_write, "write", 2)
 
 --- **Checkpoint.** Close the write side once pending writes are out: the peer
@@ -171,11 +172,11 @@ S.sockname = util.io(raw_sockname, "sockname", 1, { results = 2 })
 -- @raise `loom.IOError` (op "set_nodelay"); an error containing "closed"
 S.set_nodelay = util.io(raw_nodelay, "set_nodelay", 2)
 
---- An iterator over the lines of the stream, each step a checkpoint:
--- for `for line in s:lines() do ... end`, each step is `s:read(fmt)` (default
--- `"l"`, a line without its ending; `"L"` keeps it; a number reads chunks
--- of at most that many bytes); it ends at the end of the stream. The
--- stream stays open.
+--- An iterator over the lines of the stream, for a generic `for`; each
+-- step is a checkpoint. Each step is `s:read(fmt)` (default `"l"`, a line
+-- without its ending; `"L"` keeps it; a number reads chunks of at most
+-- that many bytes); it ends at the end of the stream. The stream stays
+-- open.
 -- @function Stream:lines
 -- @tparam[opt] string|integer fmt
 -- @return an iterator
@@ -338,7 +339,7 @@ function L.serve(l, handler)
   if code ~= nil then raise_io(code, msg, "accept") end
 end
 
---- Close the listener (idempotent, never blocks; not a checkpoint): tasks
+--- Close the listener (idempotent, never blocks; not a checkpoint). Tasks
 -- blocked in `accept` get an error containing "closed", `serve` returns
 -- once its handlers have finished. A pipe listener removes its socket
 -- file. Listeners are also to-be-closed values and are closed when

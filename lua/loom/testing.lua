@@ -29,15 +29,15 @@ function M.run(fn, ...)
 end
 
 --- Counters of the native core: live tasks, queued timers, anchors.
--- @treturn table `{ tasks =, timers =, anchors =, stashed =, tree_empty =,
--- ready_empty =, ... }`
+-- @treturn table the counters `tasks`, `timers`, `anchors`, `stashed`,
+-- and the booleans `tree_empty`, `ready_empty`
 function M.stats()
   return core.stats()
 end
 
---- Raise an error naming what leaked if anything is still alive: tasks,
--- timers, anchored objects, stashed errors, scopes, ready tasks, open or
--- closing I/O handles. It runs two full garbage collections first.
+--- Raise an error naming what leaked if anything is still alive. That is:
+-- tasks, timers, anchored objects, stashed errors, scopes, ready tasks,
+-- open or closing I/O handles. It runs two full garbage collections first.
 -- @raise an error starting with `loom leak check:` that names the leaks
 -- @usage after_each(function() testing.assert_clean() end)
 function M.assert_clean()

@@ -81,7 +81,8 @@ M.in_worker = core.thread_in_worker
 M.default_limit = core.thread_default_limit
 
 --- The number of CPUs this process may use (at least 1): how many worker
--- processes a server started on every core (examples/14_multicore_server).
+-- processes a server started on every core
+-- (`examples/14_multicore_server.lua`).
 -- @treturn integer
 -- @function cpu_count
 M.cpu_count = core.thread_cpu_count

@@ -233,15 +233,15 @@ end
 -- @treturn ?string
 
 --- The peer's certificate: `nil`, or a table with `subject`, `issuer`
--- (RFC 2253 strings), `not_before`, `not_after` (`"2025-01-31
--- 12:00:00Z"`), `serial` (hex) and `san` (an array of its names and
--- addresses). Not a checkpoint.
+-- (RFC 2253 strings: `"CN=localhost,O=loom"`), `not_before`, `not_after`
+-- (`"2025-01-31 12:00:00Z"`), `serial` (hex) and `san` (an array of its
+-- names and addresses). Not a checkpoint.
 -- @function TlsStream:peer_certificate
 -- @treturn ?table
 
---- Send close_notify if that can be done at once (after the handshake,
--- no write pending), then close the stream and the plain stream under it
--- (idempotent, never blocks; not a checkpoint). Garbage collection closes
+--- Close the stream and the plain stream under it (idempotent, never blocks;
+-- not a checkpoint). It first sends close_notify if that can be done at
+-- once (after the handshake, no write pending). Garbage collection closes
 -- without close_notify.
 -- @function TlsStream:close
 
@@ -415,10 +415,9 @@ function Listener.__tostring(l)
     l.port, l._closed and ", closed" or "")
 end
 
---- **Checkpoint.** Listen on `host`:`port` as `loom.tcp.listen` does
--- (`opts.backlog`, `opts.reuseport` are passed on), for TLS: returns a
--- `Listener` (fields `port`, methods `accept`, `serve`, `close`,
--- `sockname`) whose streams are server-side TLS streams.
+--- **Checkpoint.** Listen on `host`:`port` for TLS and return a
+-- `TlsListener`. As `loom.tcp.listen` (`opts.backlog`, `opts.reuseport`
+-- are passed on); its streams are server-side TLS streams.
 -- `opts.cert_file` and `opts.key_file` are required; `opts.verify = true`
 -- asks every client for a certificate (verified against `ca_file`...).
 -- @tparam ?string host
