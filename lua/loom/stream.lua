@@ -169,7 +169,7 @@ S.sockname = util.io(raw_sockname, "sockname", 1, { results = 2 })
 -- @function Stream:set_nodelay
 -- @tparam boolean on
 -- @return the stream
--- @raise `loom.IOError` (op "set_nodelay"); an error containing "closed"
+-- @raise an error if the stream is not a TCP stream, or is closed
 S.set_nodelay = util.io(raw_nodelay, "set_nodelay", 2)
 
 --- An iterator over the lines of the stream, for a generic `for`; each
