@@ -85,11 +85,11 @@ M.core = core
 -- The loop and the tasks (loom.core).
 
 --- Run `fn(...)` as the root task on an event loop until it and every task
--- it started have finished, and return its results. Also every I/O handle
--- they opened is closed and every child process reaped first. If `fn`
--- fails, `run` raises its error value unchanged (not wrapped). Tasks of
--- `start` run alongside but are not waited for. `run` cannot be nested; it
--- can be called again after it returns.
+-- it started have finished, and return its results. Before it returns,
+-- every I/O handle they opened is closed and every child process they left
+-- running is reaped. If `fn` fails, `run` raises its error value unchanged
+-- (not wrapped). Tasks of `start` run alongside but are not waited for.
+-- `run` cannot be nested; it can be called again after it returns.
 --
 -- If every task is blocked and nothing (no timer, no I/O, no pending
 -- future, no worker thread) can wake any of them, `run` cancels them, so

@@ -23,18 +23,17 @@ local core = require "loom.core"
 
 local M = {}
 
---- **Checkpoint.** Run `fn(...)` on a worker thread and return its results
--- (`loom.to_thread`, also `loom.thread.to_thread`). While it runs, every
--- other task goes on. An error raised by `fn` is raised here: the same
--- string with the worker's traceback appended, or a copy of the table
--- (numbers and booleans as they are). A cancelled call
--- waits for `fn` to return and then raises `Cancelled` (its results are
--- discarded; an error of `fn` is raised instead); with
--- `opts.abandon_on_cancel = true` it raises at once and the results are
--- dropped when `fn` ends. `loom.run` waits for every job either way. At
--- most `loom.thread_limit` jobs run at once; the others wait their turn
--- (a cancelled waiter never runs `fn`). Inside `loom.shield`, `fn` runs
--- and its results are returned.
+--- **Checkpoint.** Run `fn(...)` on a worker thread and return its results.
+-- It is `loom.to_thread`, also `loom.thread.to_thread`. While it runs,
+-- every other task goes on. An error raised by `fn` is raised here: the
+-- same string with the worker's traceback appended, or a copy of the table
+-- (numbers and booleans as they are). A cancelled call waits for `fn` to
+-- return and then raises `Cancelled` (its results are discarded; an error
+-- of `fn` is raised instead); with `opts.abandon_on_cancel = true` it
+-- raises at once and the results are dropped when `fn` ends. `loom.run`
+-- waits for every job either way. At most `loom.thread_limit` jobs run at
+-- once; the others wait their turn (a cancelled waiter never runs `fn`).
+-- Inside `loom.shield`, `fn` runs and its results are returned.
 -- @tparam[opt] table opts `abandon_on_cancel` (boolean, default false)
 -- @tparam function fn a Lua function with no upvalue but `_ENV`
 -- @param ... arguments (copyable values)

@@ -9,25 +9,29 @@
 -- `loom.IOError` with code `"ETLS"`, OpenSSL's reason as `message` and,
 -- when a certificate failed verification, `verify_error`.
 --
--- Options (all optional, except `cert_file` for a server): `server_name`,
--- `verify`, `ca_file`, `ca_path`, `cert_file`, `key_file`, `alpn`,
--- `min_version`, `max_version`, `allow_truncation`; `server` for `wrap`;
--- `backlog` and `reuseport` for `listen` (passed on to `loom.tcp.listen`).
+-- Options (all optional, except `cert_file` for a server):
+--
+-- - `server_name`: SNI and the name verified (an IP address is verified
+--   as an address, and not sent as SNI);
+-- - `verify` (default `true` for a client; `false` turns verification
+--   off; a server with `verify = true` asks every client for a
+--   certificate);
+-- - `ca_file`, `ca_path`: instead of the system's CA store;
+-- - `cert_file` and `key_file`: a PEM chain and its key (`key_file`
+--   defaults to `cert_file`);
+-- - `alpn`: protocol names, in order of preference;
+-- - `min_version` (`"TLSv1.2"`, the default, or `"TLSv1.3"`) and
+--   `max_version`;
+-- - `allow_truncation`: a peer that closes without close_notify ends the
+--   stream instead of raising `ETLS`;
+-- - `server` for `wrap`; `backlog` and `reuseport` for `listen` (passed
+--   on to `loom.tcp.listen`).
+--
 -- An options table is read once, when it is first used: its OpenSSL
 -- context is kept for as long as the table lives. A bad option (a file
 -- that does not load, a key that does not match the certificate, an
 -- unknown version or option name) raises an error before any connection
 -- is made.
---
--- `server_name` (SNI and the name verified; an IP address is verified as
--- an address and not sent as SNI); `verify` (default `true` for a client;
--- a server with `verify = true` asks every client for a certificate);
--- `ca_file`, `ca_path` (instead of the system's CA store); `cert_file`
--- and `key_file` (a PEM chain and its key; `key_file` defaults to
--- `cert_file`); `alpn` (protocol names, in order of preference);
--- `min_version` (`"TLSv1.2"`, the default, or `"TLSv1.3"`) and
--- `max_version`; `allow_truncation` (a peer that closes without
--- close_notify ends the stream instead of raising `ETLS`).
 -- @module loom.tls
 local core = require "loom.core"
 local errors = require "loom.errors"
