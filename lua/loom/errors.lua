@@ -37,8 +37,9 @@ local classes, metatables = core.classes, core.metatables
 -- have the fields `reason` (`"explicit"`, `"deadline"`, `"group"`,
 -- `"failed"`, `"task"`, `"interrupt"`, `"shutdown"`, `"deadlock"` or
 -- `"abandoned"`) and `message`. Never in an `ErrorGroup`. Code that
--- catches one with `pcall` should raise it again (`error(e, 0)`) unless
--- it is sure the scope has caught it.
+-- catches one with `pcall` should raise it again (`error(e, 0)`): the
+-- cancellation is level-triggered, so swallowing it only moves it to the
+-- next checkpoint.
 M.Cancelled = classes.Cancelled
 
 --- The class of the errors `loom.timeout` and `loom.timeout_at` raise when
