@@ -13,6 +13,8 @@ BENCH_PKGS := lua-luv lua-cqueues gnuplot-nox valgrind
 # and a C compiler for examples/host.c.
 INSTALL_PKGS := lua5.4 liblua5.4-dev libuv1-dev libssl-dev luarocks \
                 pkg-config git gcc make
+# LDoc (run by lua-any on lua5.1) and the markdown module it formats with.
+DOC_PKGS := lua-ldoc lua-markdown lua5.4
 
 # The version (csrc/loom.c is where it is written; loom-<version>-1.rockspec
 # and loom.pc follow it, make lint checks the rockspec).
@@ -104,7 +106,7 @@ EMBED_LIBS  = -L$(BUILD)/loom -l:core.so -Wl,-rpath,'$$ORIGIN/../loom' \
 
 .PHONY: all module deps packages bench-packages test demo bench asan tsan \
         valgrind clean install install-rock uninstall install-check lint \
-        ctest host
+        ctest host doc
 
 all: $(SO) $(HOST)
 
@@ -282,6 +284,14 @@ install-check:
 
 lint:
 	@sh tools/lint.sh
+
+# make doc: the reference manual, build/doc/index.html, made by LDoc from
+# the doc comments of lua/loom/*.lua (config.ld); a warning of ldoc fails
+# it. Prints "ok - doc" or "not ok - doc" and the warnings, then "N passed,
+# M failed" (tools/doc.sh).
+doc:
+	@sh tools/packages.sh $(DOC_PKGS)
+	@sh tools/doc.sh
 
 clean:
 	rm -rf build build-asan build-tsan

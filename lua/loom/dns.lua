@@ -12,12 +12,13 @@ local M = {}
 -- and so does `e.host`.
 local function at_host(host) return host, { host = host } end
 
---- Checkpoint. Resolve `host` (a name or a numeric address) into its
--- addresses, in the resolver's order, one entry per address.
+--- **Checkpoint.** Resolve `host` (a name or a numeric address) into its
+-- addresses, in the resolver's order, one entry per address. Numeric
+-- addresses come back as they are; `port` may be a numeric string.
 -- @tparam string host name or numeric address (`"localhost"`, `"::1"`)
 -- @tparam[opt] integer port copied into every entry (default 0)
--- @treturn table array of `{ addr = "127.0.0.1", family = "inet" or
---   "inet6", port = n }`
+-- @treturn table an array of `{ addr = "127.0.0.1", family =, port = n }`,
+--   `family` being `"inet"` or `"inet6"`
 -- @raise `loom.IOError` (op `"getaddrinfo"`, code such as `"EAI_NONAME"`),
 --   `loom.Cancelled`
 -- @usage for _, a in ipairs(loom.dns.getaddrinfo("localhost", 80)) do

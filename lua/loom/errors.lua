@@ -1,9 +1,9 @@
 --- Error classes of loom.
--- `Cancelled`, `TimeoutError`, `TaskCancelled` and `ErrorGroup` are made by
--- the native core; `IOError` and `Interrupted` here. Every class has
--- `Class:is(e)`, safe on any value, and every error value a `__tostring`
--- that reads well in a terminal.
--- @module loom.errors
+-- `Cancelled`, `TimeoutError`, `TaskCancelled`, `ErrorGroup` and
+-- `Interrupted` are made by the native core, `IOError` here. This file is
+-- module `loom.errors`; its documentation is part of the page of `loom`
+-- (config.ld merges it there).
+-- @module loom
 local core = require "loom.core"
 
 local error, type, tostring = error, type, tostring
@@ -15,14 +15,60 @@ local M = {}
 
 local classes, metatables = core.classes, core.metatables
 
-M.Cancelled = classes.Cancelled
-M.TimeoutError = classes.TimeoutError
-M.TaskCancelled = classes.TaskCancelled
-M.ErrorGroup = classes.ErrorGroup
+--- Errors.
+-- Every error class is a table with a field `name` (`"loom.Cancelled"`,
+-- ...) and a method `is` (`Class:is`); every error value has a
+-- `__tostring` that reads well in a terminal. Errors are raised as they
+-- are: `error` adds no position to them.
+-- @section errors
 
---- `true` if `e` is a `loom.Cancelled` (the error of a cancellation).
+--- `true` if `e` is an error of this class, for any value `e` (a string,
+-- `nil`, a table...): `loom.IOError:is(e)`. Never raises.
+-- @function Class:is
 -- @param e any value
 -- @treturn boolean
+-- @usage local ok, e = pcall(loom.fs.read_file, path)
+-- if not ok and loom.IOError:is(e) and e.code == "ENOENT" then
+--   return nil
+-- end
+
+--- The class of cancellations: what a checkpoint raises in a cancelled
+-- scope. Only loom creates these values (one per reason, read-only); they
+-- have the fields `reason` (`"explicit"`, `"deadline"`, `"group"`,
+-- `"failed"`, `"task"`, `"interrupt"`, `"shutdown"`, `"deadlock"` or
+-- `"abandoned"`) and `message`. Never in an `ErrorGroup`. Code that
+-- catches one with `pcall` should raise it again (`error(e, 0)`): the
+-- cancellation is level-triggered, so swallowing it only moves it to the
+-- next checkpoint.
+M.Cancelled = classes.Cancelled
+
+--- The class of the errors `loom.timeout` and `loom.timeout_at` raise when
+-- their deadline cancelled them: a new value at each boundary, with the
+-- fields `message` (`"deadline exceeded"`) and `deadline`.
+M.TimeoutError = classes.TimeoutError
+
+--- The class of the errors `t:join()` and `t:result()` raise for a task
+-- that was cancelled (not itself a cancellation of the caller): fields
+-- `task` (the `Task`) and `message`.
+M.TaskCancelled = classes.TaskCancelled
+
+--- The class of the errors a failed group raises, always, even for one
+-- error. An error group `eg` has the fields `errors` (the raw error
+-- values, in the order raised; a task's own error value keeps its
+-- identity; a `nil` error is recorded as a string), `tracebacks` (parallel
+-- to `errors`: the traceback of the task where each was raised, its name
+-- and spawn chain included), `n` (the number of errors) and `name` (the
+-- group's `opts.name`, or `nil`). A nested group's failure is one entry,
+-- itself an `ErrorGroup`.
+M.ErrorGroup = classes.ErrorGroup
+
+--- `true` if `e` is a `loom.Cancelled`: `loom.Cancelled:is(e)`.
+-- @function is_cancelled
+-- @param e any value
+-- @treturn boolean
+-- @usage local ok, e = pcall(step)
+-- if not ok and not loom.is_cancelled(e) then log(e) end
+-- if not ok then error(e, 0) end
 M.is_cancelled = core.is_cancelled
 
 -- `loom._util.argerror`. Looked up when an argument error is raised, not at
@@ -48,8 +94,12 @@ local function check_self(self, name)
   end
 end
 
---- All errors that are not groups, nested groups flattened, in order.
--- @treturn table array of error values
+--- Every error of the group that is not itself a group, nested groups
+-- flattened, in order.
+-- @function ErrorGroup:leaves
+-- @tparam[opt] table out an array to append them to (default: a new one)
+-- @treturn table the array of error values
+-- @usage for _, e in ipairs(eg:leaves()) do print(e) end
 function ErrorGroup_methods:leaves(out)
   check_self(self, "leaves")
   out = out or {}
@@ -60,10 +110,16 @@ function ErrorGroup_methods:leaves(out)
   return out
 end
 
---- `true` if a leaf matches `x`: an error class (`x:is(leaf)`) or a
--- predicate function.
--- @param x a class or a function
+--- `true` if one of `eg:leaves()` matches `x`: an error class
+-- (`x:is(leaf)`) or a predicate function (`x(leaf)`).
+-- @function ErrorGroup:has
+-- @tparam table|function x a class, or a function of an error value
 -- @treturn boolean
+-- @raise an argument error if `x` is neither
+-- @usage local ok, eg = pcall(loom.with_group, body)
+-- if not ok and loom.ErrorGroup:is(eg) and eg:has(loom.IOError) then
+--   reconnect()
+-- end
 function ErrorGroup_methods:has(x)
   check_self(self, "has")
   local test
@@ -100,10 +156,12 @@ ErrorGroup_mt.__tostring = function(self)
   return concat(lines, "\n")
 end
 
---- I/O failure: fields `code` (libuv's name, e.g. `"ECONNREFUSED"`),
--- `message` and `op`.
--- @table IOError
 local IOError, IOError_mt = core.new_class("loom.IOError")
+--- The class of I/O failures, with the fields `code` (libuv's name:
+-- `"ECONNREFUSED"`, `"ENOENT"`...; `"ETLS"` for TLS), `message` and `op`
+-- (the operation: `"connect"`, `"read"`...); `loom.fs` adds `path`,
+-- `loom.dns` `host`, `loom.tls` `verify_error`. End of stream is not an
+-- error.
 M.IOError = IOError
 IOError_mt.__tostring = function(self)
   return ("loom.IOError: %s%s (%s)"):format(
@@ -111,10 +169,13 @@ IOError_mt.__tostring = function(self)
     tostring(self.code))
 end
 
---- Make an IOError value.
--- @tparam string code libuv error name
+--- Make an `IOError` value (for code that wraps other I/O in loom's
+-- errors).
+-- @tparam string code libuv's error name, such as `"ENOENT"`
 -- @tparam string message description
 -- @tparam string op the operation that failed
+-- @treturn table the error value
+-- @usage error(loom.IOError.new("EPROTO", "bad reply", "read"), 0)
 function IOError.new(code, message, op)
   return setmetatable({ code = code, message = message, op = op }, IOError_mt)
 end
@@ -135,9 +196,10 @@ function M._raise_io(code, message, op, where, fields)
   error(e, 0)
 end
 
---- Raised by `loom.run` after Ctrl-C cancelled the task tree and its
--- cleanup ran.
--- @table Interrupted
+--- The class of the error `loom.run` raises after Ctrl-C (SIGINT)
+-- cancelled the task tree and its cleanup ran: field `message`.
 M.Interrupted = classes.Interrupted
+
+--- @section end
 
 return M

@@ -5,7 +5,10 @@
 -- the background and its result is discarded, and `loom.run` waits for it
 -- before it returns). Failures raise `loom.IOError` with `code` (libuv's
 -- name, e.g. `"ENOENT"`), `message` (which names the path), `op` (e.g.
--- `"open"`) and `path`.
+-- `"open"`) and `path`. A call cancelled at the very moment it completes
+-- returns its result, and `Cancelled` comes at the next checkpoint; under
+-- a shield every call completes. Bad arguments raise an argument error at
+-- once.
 -- @module loom.fs
 local core = require "loom.core"
 local util = require "loom._util"
@@ -27,7 +30,7 @@ local function at_file(f)
   return path, { path = path }
 end
 
---- Checkpoint. Open a file.
+--- **Checkpoint.** Open a file.
 -- @tparam string path
 -- @tparam[opt="r"] string flags as `io.open`: `"r"`, `"w"`, `"a"`, `"r+"`,
 --   `"w+"`, `"a+"`, with an optional `"b"` (ignored), and `"x"` after
@@ -39,25 +42,26 @@ end
 -- @function open
 M.open = util.io(core.fs_open, "open", 3, { where = at_path })
 
---- Checkpoint. Information about a path (links followed).
+--- **Checkpoint.** Information about a path (links followed).
 -- @tparam string path
--- @treturn table `{ size =, type = "file" | "directory" | "link" | "fifo" |
---   "socket" | "char" | "block" | "unknown", mode = permission bits,
---   mtime =, atime =, ctime =, birthtime = (seconds, float), nlink =,
---   uid =, gid =, ino =, dev =, rdev =, blksize =, blocks = }`
+-- @treturn table the fields `size`, `type` (`"file"`, `"directory"`,
+--   `"link"`, `"fifo"`, `"socket"`, `"char"`, `"block"` or `"unknown"`),
+--   `mode` (the permission bits), `mtime`, `atime`, `ctime`, `birthtime`
+--   (seconds, floats), `nlink`, `uid`, `gid`, `ino`, `dev`, `rdev`,
+--   `blksize`, `blocks`
 -- @raise `loom.IOError` (op `"stat"`), `loom.Cancelled`
 -- @usage if loom.fs.stat(p).type == "directory" then ... end
 -- @function stat
 M.stat = util.io(core.fs_stat, "stat", 1, { where = at_path })
 
---- Checkpoint. Like `stat`, but a symbolic link is described itself.
+--- **Checkpoint.** Like `stat`, but a symbolic link is described itself.
 -- @tparam string path
 -- @treturn table as `stat`
 -- @raise `loom.IOError` (op `"lstat"`), `loom.Cancelled`
 -- @function lstat
 M.lstat = util.io(core.fs_lstat, "lstat", 1, { where = at_path })
 
---- Checkpoint. Remove a file (not a directory).
+--- **Checkpoint.** Remove a file (not a directory).
 -- @tparam string path
 -- @treturn boolean `true`
 -- @raise `loom.IOError` (op `"unlink"`), `loom.Cancelled`
@@ -65,7 +69,7 @@ M.lstat = util.io(core.fs_lstat, "lstat", 1, { where = at_path })
 -- @function unlink
 M.unlink = util.io(core.fs_unlink, "unlink", 1, { where = at_path })
 
---- Checkpoint. Create a directory.
+--- **Checkpoint.** Create a directory.
 -- @tparam string path
 -- @tparam[opt=0777] integer mode permissions (before umask)
 -- @treturn boolean `true`
@@ -74,14 +78,14 @@ M.unlink = util.io(core.fs_unlink, "unlink", 1, { where = at_path })
 -- @function mkdir
 M.mkdir = util.io(core.fs_mkdir, "mkdir", 2, { where = at_path })
 
---- Checkpoint. Remove an empty directory.
+--- **Checkpoint.** Remove an empty directory.
 -- @tparam string path
 -- @treturn boolean `true`
 -- @raise `loom.IOError` (op `"rmdir"`, e.g. `ENOTEMPTY`), `loom.Cancelled`
 -- @function rmdir
 M.rmdir = util.io(core.fs_rmdir, "rmdir", 1, { where = at_path })
 
---- Checkpoint. Rename (move) `from` to `to`, replacing `to` if it is a
+--- **Checkpoint.** Rename (move) `from` to `to`, replacing `to` if it is a
 -- file.
 -- @tparam string from
 -- @tparam string to
@@ -91,11 +95,10 @@ M.rmdir = util.io(core.fs_rmdir, "rmdir", 1, { where = at_path })
 -- @function rename
 M.rename = util.io(core.fs_rename, "rename", 2, { where = at_paths })
 
---- Checkpoint. The entries of a directory, sorted by name, without `.`
--- and `..`.
+--- **Checkpoint.** The entries of a directory, sorted by name (`.` and
+-- `..` left out).
 -- @tparam string path
--- @treturn table array of `{ name =, type = "file" | "directory" | "link"
---   | "fifo" | "socket" | "char" | "block" | "unknown" }`
+-- @treturn table an array of `{ name =, type = }`, `type` as for `stat`
 -- @raise `loom.IOError` (op `"scandir"`), `loom.Cancelled`
 -- @usage for _, e in ipairs(loom.fs.scandir(".")) do print(e.name, e.type)
 --   end
@@ -112,7 +115,11 @@ M.scandir = util.io(core.fs_scandir, "scandir", 1, { where = at_path })
 -- @type File
 local File, native = core.File_methods, core.File_native
 
---- Checkpoint. Read up to `n` bytes.
+--- The path given to `open`. Read-only.
+-- @tfield string path
+
+--- **Checkpoint.** Read up to `n` bytes (one read: a regular file gives
+-- `n` unless the end is near).
 -- @tparam integer n the most bytes to read (0 gives `""`)
 -- @tparam[opt] integer offset read there, leaving the position alone
 -- @treturn string|nil the bytes, `nil` at the end of the file
@@ -121,7 +128,10 @@ local File, native = core.File_methods, core.File_native
 -- @function File:read
 File.read = util.io(native.read, "read", 3, { where = at_file })
 
---- Checkpoint. Write all of `data`.
+--- **Checkpoint.** Write all of `data`; returns the file, so calls chain.
+-- A cancelled write that had already started completes (the position
+-- then moves past it). In the append modes every write goes to the end
+-- of the file.
 -- @tparam string data
 -- @tparam[opt] integer offset write there, leaving the position alone
 -- @treturn File the file itself
@@ -130,27 +140,35 @@ File.read = util.io(native.read, "read", 3, { where = at_file })
 -- @function File:write
 File.write = util.io(native.write, "write", 3, { where = at_file })
 
---- Checkpoint. Information about the open file (as `loom.fs.stat`).
--- @treturn table
+--- **Checkpoint.** Information about the open file (as `loom.fs.stat`).
+-- @treturn table as `loom.fs.stat`
 -- @raise `loom.IOError` (op `"fstat"`), `loom.Cancelled`, "closed"
 -- @function File:stat
 File.stat = util.io(native.stat, "fstat", 1, { where = at_file })
 
---- Checkpoint. Close the file (idempotent). The file is closed even if
+--- **Checkpoint.** Close the file (idempotent). The file is closed even if
 -- the task is cancelled meanwhile (the close then ends in the
--- background). Tasks waiting to read or write it raise "closed".
+-- background); outside a task it closes without waiting. Tasks waiting
+-- to read or write it raise "closed", and so do later calls.
 -- @raise `loom.IOError` (op `"close"`), `loom.Cancelled`
 -- @function File:close
 File.close = util.io(native.close, "close", 1,
                      { results = 0, where = at_file })
 
--- @section end
+--- `true` once the file is closed.
+-- @function File:is_closed
+-- @treturn boolean
+
+--- Whole files.
+-- @section whole
 
 -- The size of the reads of read_file: the file's size (+1 to see the end)
 -- in one go, at most 64 MiB at a time.
 local MAXCHUNK = 64 * 1024 * 1024
 
---- Checkpoint. The whole content of a file (`""` for an empty file).
+--- **Checkpoint.** The whole content of a file (`""` for an empty file).
+-- It reads until the end, so files whose size is 0 in `stat` (`/proc`)
+-- work.
 -- @tparam string path
 -- @treturn string
 -- @raise `loom.IOError` (op `"open"`, `"read"`...), `loom.Cancelled`
@@ -172,9 +190,9 @@ function M.read_file(path)
   return concat(parts, "", 1, n)
 end
 
---- Checkpoint. Write `data` to a file, creating it or replacing its
--- content. Not atomic: a failure or cancellation part way leaves a
--- partial file.
+--- **Checkpoint.** Write `data` to a file, creating it or replacing its
+-- content (mode 0666 before umask for a new file). Not atomic: a failure
+-- or cancellation part way leaves a partial file.
 -- @tparam string path
 -- @tparam string data
 -- @raise `loom.IOError` (op `"open"`, `"write"`...), `loom.Cancelled`

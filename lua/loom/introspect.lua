@@ -4,6 +4,10 @@
 -- The snapshot itself is native (csrc/core/introspect.c walks the task
 -- tree); this module turns it into text, one line per task, indented by
 -- nesting like a `ps` tree.
+--
+-- Its functions are fields of `loom`: `loom.tree`, `loom.format_tree`,
+-- `loom.dump`, `loom.dump_on_signal`, `loom.configure`. None is a
+-- checkpoint; all work inside a task or from a host.
 -- @module loom.introspect
 local core = require "loom.core"
 local util = require "loom._util"
@@ -25,7 +29,9 @@ local M = {}
 -- `loom.run` the root is its root task; otherwise (a host loop) the root
 -- is a node named `"loom"` whose children are the tasks of `loom.start`.
 -- @treturn table
--- @function tree
+-- @usage local root = loom.tree()
+-- for _, child in ipairs(root.children) do print(child.name) end
+-- @function loom.tree
 M.tree = core.tree
 
 -- "task-3" or "task-3 'name'".
@@ -109,8 +115,10 @@ end
 
 --- The text of `loom.dump` for a tree (as `loom.tree()` returns): a
 -- header line, then one line per task, indented by nesting.
+-- @function loom.format_tree
 -- @tparam[opt] table tree default `loom.tree()`
 -- @treturn string
+-- @usage log(loom.format_tree())
 function M.format_tree(tree)
   if tree == nil then tree = core.tree() end
   if type(tree) ~= "table" then util.typeerror(1, "format_tree", "table", tree) end
@@ -122,10 +130,12 @@ function M.format_tree(tree)
   return concat(lines, "\n") .. "\n"
 end
 
---- Write the task tree as text to `file` (default `io.stderr`): one line
+--- Write the task tree as text to `file` (default `io.stderr`). One line
 -- per task, indented by nesting, with its name, what it waits on and for
 -- how long, its deadline if any, its open scopes and `spawned_at`.
+-- @function loom.dump
 -- @param[opt] file anything with a `write` method (a file, a table)
+-- @raise an argument error if `file` has no `write` method
 -- @usage loom.dump()
 function M.dump(file)
   if file == nil then file = io.stderr end
@@ -141,16 +151,19 @@ local function dump_to_stderr()
   M.dump(io.stderr)
 end
 
---- From now on a signal `name` (e.g. `"SIGUSR1"`) writes `loom.dump()` to
--- stderr, from the loop's thread (never from the signal handler), while
--- the loop runs (`loom.run`, or a host's loop); the program goes on. The
--- watcher does not keep the loop alive. `nil` or `false` stops it (the
+--- From now on, make the signal `name` (such as `"SIGUSR1"`) write
+-- `loom.dump()` to stderr. The dump is written from the loop's thread
+-- (never from the signal handler) while the loop runs (`loom.run`, or a
+-- host's loop); the program goes on. The watcher does not keep the loop
+-- alive. `nil` or `false` stops it (the
 -- signal takes its default action again). SIGINT is refused: it is
 -- Ctrl-C. The environment variable `LOOM_DUMP_SIGNAL=SIGUSR1` does the
 -- same for any program when loom is loaded.
--- @tparam string|integer|nil name
--- @raise `loom.IOError` (op "signal") if the signal cannot be watched
--- @usage loom.dump_on_signal("SIGUSR1")
+-- @function loom.dump_on_signal
+-- @tparam string|integer|false|nil name
+-- @raise `loom.IOError` (op "signal") if the signal cannot be watched;
+-- an argument error for SIGINT
+-- @usage loom.dump_on_signal("SIGUSR1")   -- then: kill -USR1 <pid>
 function M.dump_on_signal(name)
   local _, code, msg = core.dump_on_signal(name, dump_to_stderr)
   if code ~= nil then util.raise_io(code, msg, "signal") end
@@ -161,11 +174,15 @@ local options = {
   internal_frames = core.configure_internal_frames,
 }
 
---- Set loom's options: `spawn_sites` (default true: every task records
--- `t.spawned_at`; false saves the few hundred instructions per spawn that
--- costs), `internal_frames` (default false: tracebacks leave out the
--- frames of loom's own machinery; true keeps them, for work on loom).
+--- Set loom's options, `spawn_sites` and `internal_frames`. `spawn_sites`
+-- (default true): every task records `t.spawned_at`; false saves the few
+-- hundred instructions per spawn that costs. `internal_frames` (default
+-- false): tracebacks leave out the frames of loom's own machinery; true
+-- keeps them, for work on loom.
+-- @function loom.configure
 -- @tparam table opts
+-- @raise an argument error for an unknown option or a value that is not
+-- a boolean
 -- @usage loom.configure{ spawn_sites = false }
 function M.configure(opts)
   if type(opts) ~= "table" then util.typeerror(1, "configure", "table", opts) end

@@ -1,5 +1,9 @@
 --- Unix domain sockets: `loom.pipe.connect` and `loom.pipe.listen`.
--- The same Streams and Listeners as `loom.tcp` (see `loom.stream`).
+-- The same Streams and Listeners as `loom.tcp` (see `loom.stream`). A
+-- path longer than a Unix socket address holds (107 bytes on Linux)
+-- raises `IOError` `ENAMETOOLONG` (it is never cut), and a path with a
+-- `"\0"` is an argument error. Both calls are checkpoints and must run in
+-- a task.
 -- @module loom.pipe
 local core = require "loom.core"
 local util = require "loom._util"
@@ -8,7 +12,7 @@ require "loom.stream"   -- wraps the methods of the Streams and Listeners
 
 local M = {}
 
---- Checkpoint. Connect to the socket at `path`; returns a `Stream`.
+--- **Checkpoint.** Connect to the socket at `path`; returns a `Stream`.
 -- @tparam string path
 -- @treturn Stream
 -- @raise `loom.IOError` (op "connect"), e.g. code `"ENOENT"`
@@ -16,8 +20,9 @@ local M = {}
 -- @function connect
 M.connect = util.io(core.pipe_connect, "connect", 1)
 
---- Checkpoint. Listen on a new socket file at `path` (removed again by
--- `l:close()`); returns a `Listener` (`l.path`).
+--- **Checkpoint.** Listen on a new socket file at `path` (removed again by
+-- `l:close()`); returns a `Listener` (`l.path`). A second listener on the
+-- same path raises `EADDRINUSE`.
 -- @tparam string path
 -- @tparam[opt] table opts `backlog` (default 511)
 -- @treturn Listener

@@ -1,4 +1,6 @@
 --- Child processes: `loom.process.spawn` and `loom.process.run`.
+-- Both are checkpoints and must run in a task. No zombie is ever left
+-- (see `spawn`).
 -- @module loom.process
 local core = require "loom.core"
 local group = require "loom.group"
@@ -15,7 +17,7 @@ local M = {}
 
 local P = core.process_methods
 
---- Checkpoint. Start a child process.
+--- **Checkpoint.** Start a child process and return its `Process`.
 --
 -- `spec = { "cmd", "arg", ..., cwd =, env =, stdin =, stdout =, stderr = }`.
 -- The command is looked up in `PATH` (of `env` when given). `env` is the
@@ -48,22 +50,46 @@ function M.spawn(spec)
   return (spawn(spec))
 end
 
---- Checkpoint. Wait until the child has exited and been reaped; returns
--- `code, signal`: the exit code and `nil`, or `nil` and the name of the
--- signal that killed it (`"SIGKILL"`). Can be called again (and from
--- several tasks). If the waiting task is cancelled, the child is
+--- Child processes, made by `spawn`.
+-- @type Process
+
+--- The child's process id. Read-only.
+-- @tfield integer pid
+
+--- The child's stdin, a `Stream` when `spec.stdin` was `"pipe"`, else
+-- `nil`: write to it, then close it. Read-only.
+-- @tfield ?Stream stdin
+
+--- The child's stdout, a `Stream` when piped, else `nil`. Read-only.
+-- @tfield ?Stream stdout
+
+--- The child's stderr, a `Stream` when piped, else `nil`. Read-only.
+-- @tfield ?Stream stderr
+
+--- **Checkpoint.** Wait until the child has exited and been reaped, and
+-- return `code, signal`. That is the exit code and `nil`, or `nil` and the
+-- name of the signal that killed it (`"SIGKILL"`). Can be called again (and
+-- from several tasks). If the waiting task is cancelled, the child is
 -- terminated (SIGTERM, SIGKILL after 1 s) and reaped, then the wait raises
 -- `Cancelled`.
 -- @function Process:wait
 -- @treturn ?integer code
 -- @treturn ?string signal
+-- @raise `loom.Cancelled` (after the child was terminated and reaped)
+-- @usage local code, sig = p:wait()
+-- if code ~= 0 then print("failed", code or sig) end
 
 --- Send a signal (a name or a number; default `"SIGTERM"`). Returns `true`,
--- or `false` if the child has already been reaped. Not a checkpoint.
+-- or `false` if the child has already been reaped. Not a checkpoint. With
+-- `spec.process_group`, the whole group gets it.
 -- @function Process:kill
--- @param[opt] signal
+-- @tparam[opt="SIGTERM"] string|integer signal
+-- @treturn boolean
 -- @raise `loom.IOError` (op "kill")
+-- @usage p:kill("SIGINT")
 P.kill = util.io(P.kill, "kill", 2)
+
+--- @section end
 
 local function read_all(s, into)
   while true do
@@ -85,18 +111,21 @@ local function feed(s, input)
   end
 end
 
---- Checkpoint. Run a command to completion and capture its output:
+--- **Checkpoint.** Run a command to completion and capture its output:
 -- returns `{ code =, signal =, stdout =, stderr = }`.
 --
 -- `spec` is the same as for `spawn`, plus `input` (a string fed to stdin,
 -- which is then closed). Defaults differ: `stdout` and `stderr` are
 -- `"pipe"` (captured as strings; `nil` in the result when not piped), and
 -- `stdin` is `"pipe"` with `input`, else `"null"`. A failing exit code is
--- not an error: check `code`. If the task is cancelled, the child is
--- terminated and reaped before `Cancelled` goes on.
+-- not an error: check `code`. A child that exits without reading its
+-- `input` is fine. If the task is cancelled, the child is terminated and
+-- reaped before `Cancelled` goes on.
 -- @tparam table spec
--- @treturn table
--- @raise `loom.IOError` (op "spawn")
+-- @treturn table `{ code =, signal =, stdout =, stderr = }`
+-- @raise `loom.IOError` (op "spawn"); `loom.Cancelled`; an argument error
+-- for an `input` that is not a string, or with a `stdin` that is not
+-- `"pipe"`
 -- @usage
 -- local r = loom.process.run{ "tr", "a-z", "A-Z", input = "hi" }
 -- assert(r.code == 0 and r.stdout == "HI")

@@ -1,14 +1,18 @@
 --- Streams and listeners: the objects behind `loom.tcp` and `loom.pipe`
 -- (and the piped stdio of `loom.process`).
 --
--- A `Stream` is a byte stream with a receive buffer: `read`, `read_exactly`,
--- `read_line`, `write`, `shutdown`, `close`, `peername`, `sockname`,
--- `set_nodelay` (TCP). A `Listener` accepts connections: `accept`, `serve`,
--- `close`, `sockname`, fields `port` (TCP) and `path` (pipe).
+-- A `Stream` is a byte stream with a receive buffer: `read`,
+-- `read_exactly`, `read_line`, `read_all`, `lines`, `write`, `shutdown`,
+-- `close`, `peername`, `sockname`, `set_nodelay` (TCP). A `Listener`
+-- accepts connections: `accept`, `serve`, `close`, `sockname`, fields
+-- `port` (TCP) and `path` (pipe). `loom.tls` streams and listeners have
+-- the same methods.
 --
 -- I/O failures raise `loom.IOError` (fields `code`, `message`, `op`); end
 -- of stream is `nil`, not an error. Using a closed object raises an error
--- containing "closed".
+-- containing "closed". Bad arguments raise at once, as for Lua's own
+-- functions, counting the arguments after `self`. This module has no
+-- functions of its own: `loom.tcp` and `loom.pipe` make the objects.
 -- @module loom.stream
 local core = require "loom.core"
 local group = require "loom.group"
@@ -33,7 +37,22 @@ local raw_write, raw_shutdown = S.write, S.shutdown
 local raw_peername, raw_sockname, raw_nodelay = S.peername, S.sockname,
                                                 S.set_nodelay
 
---- Checkpoint. Read what has arrived: a string of 1 to `max` bytes (all
+--- Streams: byte streams with a receive buffer, made by
+-- `loom.tcp.connect`, `loom.pipe.connect`, `l:accept()` and the piped
+-- stdio of `loom.process.spawn`.
+--
+-- Bytes land in the stream's buffer (64 KiB, grown as the bytes of a long
+-- `read_exactly` or line come) and each read copies them once into a Lua
+-- string; when the buffer is full and nobody reads, reading stops, so a
+-- fast sender is held back by TCP itself. `write` returns only once the
+-- kernel has the data. A cancelled read loses nothing; a write cancelled
+-- while it waits closes the stream (see `write`). One task reads at a
+-- time (a second reader raises an error); several may write, their
+-- writes going out in call order. Writing to a peer that has gone raises
+-- `IOError` `EPIPE` or `ECONNRESET`, never SIGPIPE.
+-- @type Stream
+
+--- **Checkpoint.** Read what has arrived: a string of 1 to `max` bytes (all
 -- that is buffered when `max` is nil), waiting if nothing has; `nil` at end
 -- of stream (and at every read after it). A cancelled read loses nothing:
 -- the bytes stay buffered for the next read. `io`'s formats work too:
@@ -49,7 +68,7 @@ local raw_peername, raw_sockname, raw_nodelay = S.peername, S.sockname,
 -- local line = s:read("l")
 S.read = util.io(raw_read, "read", 2)
 
---- Checkpoint. Read exactly `n` bytes. Returns `nil` if the stream ends
+--- **Checkpoint.** Read exactly `n` bytes. Returns `nil` if the stream ends
 -- first (the bytes that did arrive stay buffered: `read` returns them).
 -- The buffer grows as the bytes come, never ahead of them: a huge `n`
 -- reserves no memory.
@@ -60,7 +79,7 @@ S.read = util.io(raw_read, "read", 2)
 -- @usage local header = s:read_exactly(4)
 S.read_exactly = util.io(raw_read_exactly, "read", 2)
 
---- Checkpoint. Read one line, without its `"\n"` (a `"\r\n"` ending is
+--- **Checkpoint.** Read one line, without its `"\n"` (a `"\r\n"` ending is
 -- removed too); `""` for an empty line; at end of stream the last line
 -- even without a newline, then `nil`. With `opts.max = n`, a line of more
 -- than `n` bytes (its ending not counted) raises `IOError` code
@@ -78,7 +97,7 @@ S.read_exactly = util.io(raw_read_exactly, "read", 2)
 -- local request = s:read_line{ max = 8192 }
 S.read_line = util.io(raw_read_line, "read", 2)
 
---- Checkpoint. Read everything up to the end of the stream (the peer's
+--- **Checkpoint.** Read everything up to the end of the stream (the peer's
 -- `shutdown` or close); `""` if nothing came, as `io.read("a")`. The
 -- buffer grows as the bytes come. A cancelled `read_all` loses nothing:
 -- what arrived stays buffered.
@@ -88,64 +107,81 @@ S.read_line = util.io(raw_read_line, "read", 2)
 -- @usage local reply = s:read_all()
 S.read_all = util.io(raw_read_all, "read", 1)
 
---- Checkpoint. Write `data`; returns when the kernel has it (backpressure).
--- Several arguments (strings or numbers, as `file:write` takes) are written
--- in order as one write: `s:write("HTTP/1.1 ", code, "\r\n")`. One string
--- is not copied. A write that has to wait (the peer does not
--- read) can be cancelled, but not taken back: an unknown part of the data
--- may have gone out, so the cancellation closes the stream (the writer
--- gets `Cancelled` at once; later reads and writes raise an error
--- containing "closed"), as a cancelled `send_all` leaves a Trio stream
--- broken. A write that completed before the cancellation returns normally
--- and `Cancelled` comes at the next checkpoint. Writing to a peer that has
--- gone raises `IOError` (`EPIPE` or `ECONNRESET`), never SIGPIPE.
+--- **Checkpoint.** Write `data`; returns when the kernel has it
+-- (backpressure). Several arguments (strings or numbers, as `file:write`
+-- takes) are written in order as one write (see the usage). One string is
+-- not copied. A write that has to wait (the peer does not read) can be
+-- cancelled, but not taken back: an unknown part of the data may have gone
+-- out, so the cancellation closes the stream (the writer gets `Cancelled`
+-- at once; later reads and writes raise an error containing "closed"), as a
+-- cancelled `send_all` leaves a Trio stream broken. A write that completed
+-- before the cancellation returns normally and `Cancelled` comes at the
+-- next checkpoint. Writing to a peer that has gone raises `IOError`
+-- (`EPIPE` or `ECONNRESET`), never SIGPIPE.
 -- @function Stream:write
 -- @tparam string|number data
 -- @param ... more strings or numbers
 -- @return the stream
 -- @raise `loom.IOError` (op "write"); an error containing "closed"
 -- @usage s:write("hello\n")
+-- s:write("HTTP/1.1 ", code, " ", reason, "\r\n")
 S.write = util.io(raw_write, "write", 2)
 
---- Checkpoint. Close the write side once pending writes are out: the peer
+--- **Checkpoint.** Close the write side once pending writes are out: the peer
 -- reads end of stream; reading goes on. A second call does nothing. Like a
 -- write, a shutdown cancelled while it waits closes the stream.
 -- @function Stream:shutdown
--- @raise `loom.IOError` (op "shutdown")
+-- @raise `loom.IOError` (op "shutdown"); an error containing "closed"
 -- @usage s:write(request); s:shutdown(); local reply = s:read()
 S.shutdown = util.io(raw_shutdown, "shutdown", 1, { results = 0 })
 
---- Close the stream (idempotent, never blocks). A task blocked on it gets
--- an error containing "closed", and so does any later read or write.
--- Streams are also to-be-closed values (`local s <close> = ...`) and are
--- closed when collected.
+--- Close the stream (idempotent, never blocks; not a checkpoint). A task
+-- blocked on it gets an error containing "closed", and so does any later
+-- read or write; the peer sees the end of the stream. Streams are also
+-- to-be-closed values (`local s <close> = ...`) and are closed when
+-- collected.
 -- @function Stream:close
+-- @usage local s <close> = loom.tcp.connect(host, port)
 
---- The peer's address: `addr, port` (a pipe: `path, nil`).
+--- `true` once the stream is closed: by `close`, or by a write or
+-- shutdown cancelled while it waited.
+-- @function Stream:is_closed
+-- @treturn boolean
+
+--- The peer's address: `addr, port` (a pipe: `path, nil`). Not a
+-- checkpoint.
 -- @function Stream:peername
--- @raise `loom.IOError` (op "peername")
+-- @treturn string the address (or the path)
+-- @treturn ?integer the port
+-- @raise `loom.IOError` (op "peername"); an error containing "closed"
 S.peername = util.io(raw_peername, "peername", 1, { results = 2 })
 
---- The local address: `addr, port` (a pipe: `path, nil`).
+--- The local address: `addr, port` (a pipe: `path, nil`). Not a
+-- checkpoint.
 -- @function Stream:sockname
--- @raise `loom.IOError` (op "sockname")
+-- @treturn string the address (or the path)
+-- @treturn ?integer the port
+-- @raise `loom.IOError` (op "sockname"); an error containing "closed"
 S.sockname = util.io(raw_sockname, "sockname", 1, { results = 2 })
 
---- TCP_NODELAY on (`true`, the default for every TCP stream) or off.
+--- TCP_NODELAY on (`true`, the default for every TCP stream) or off. Not
+-- a checkpoint.
 -- @function Stream:set_nodelay
 -- @tparam boolean on
 -- @return the stream
+-- @raise an error if the stream is not a TCP stream, or is closed
 S.set_nodelay = util.io(raw_nodelay, "set_nodelay", 2)
 
---- Checkpoint (each step). An iterator over the lines of the stream, for
--- `for line in s:lines() do ... end`: each step is `s:read(fmt)` (default
--- `"l"`, a line without its ending; `"L"` keeps it; a number reads chunks
--- of at most that many bytes); it ends at the end of the stream. The
--- stream stays open.
+--- An iterator over the lines of the stream, for a generic `for`; each
+-- step is a checkpoint. Each step is `s:read(fmt)` (default `"l"`, a line
+-- without its ending; `"L"` keeps it; a number reads chunks of at most
+-- that many bytes); it ends at the end of the stream. The stream stays
+-- open.
 -- @function Stream:lines
 -- @tparam[opt] string|integer fmt
 -- @return an iterator
--- @raise as `read`
+-- @raise an argument error for the format `"a"` (it would never end);
+-- each step raises as `read`
 -- @usage for line in s:lines() do s:write(line, "\n") end
 
 -- Add io's conventions to the methods table T of a stream class (Stream
@@ -230,7 +266,11 @@ M._io_conventions(S)
 
 local raw_accept, raw_lsockname = L.accept, L.sockname
 
---- Checkpoint. Wait for a connection and return its `Stream`. A cancelled
+--- Listeners, made by `loom.tcp.listen` and `loom.pipe.listen`.
+-- Connections wait in the kernel's backlog until accepted.
+-- @type Listener
+
+--- **Checkpoint.** Wait for a connection and return its `Stream`. A cancelled
 -- accept loses no connection: connections wait in the listener's backlog
 -- until accepted. Several tasks may accept from one listener.
 -- @function Listener:accept
@@ -243,8 +283,12 @@ function L.accept(l)
   return s
 end
 
---- The bound address: `addr, port` (a pipe: `path, nil`).
+--- The bound address: `addr, port` (a pipe: `path, nil`). Not a
+-- checkpoint.
 -- @function Listener:sockname
+-- @treturn string the address (or the path)
+-- @treturn ?integer the port
+-- @raise `loom.IOError` (op "sockname"); an error containing "closed"
 L.sockname = util.io(raw_lsockname, "sockname", 1, { results = 2 })
 
 -- Errors after which an accept loop waits a little and goes on (no file
@@ -259,12 +303,13 @@ end
 
 local callable = core.is_callable
 
---- Checkpoint. The accept loop: each connection runs `handler(stream)` as
+--- **Checkpoint.** The accept loop: each connection runs `handler(stream)` as
 -- a task of an internal group, and the stream is closed when the handler
 -- ends. Returns once the listener is closed (by another task) and every
 -- handler has finished. Cancelling the task that runs `serve` cancels its
 -- handlers; a handler that fails cancels the others and `serve` raises the
--- group's `ErrorGroup`.
+-- group's `ErrorGroup`. When descriptors run out (`EMFILE`...) it waits
+-- 0.1 s and goes on accepting.
 -- @function Listener:serve
 -- @tparam function handler called with each Stream
 -- @raise `loom.ErrorGroup` (a handler failed), `loom.IOError` (op "accept")
@@ -294,10 +339,25 @@ function L.serve(l, handler)
   if code ~= nil then raise_io(code, msg, "accept") end
 end
 
---- Close the listener (idempotent): tasks blocked in `accept` get an error
--- containing "closed", `serve` returns once its handlers have finished. A
--- pipe listener removes its socket file.
+--- Close the listener (idempotent, never blocks; not a checkpoint). Tasks
+-- blocked in `accept` get an error containing "closed", `serve` returns
+-- once its handlers have finished. A pipe listener removes its socket
+-- file. Listeners are also to-be-closed values and are closed when
+-- collected.
 -- @function Listener:close
+
+--- `true` once the listener is closed.
+-- @function Listener:is_closed
+-- @treturn boolean
+
+--- The bound port of a TCP listener (also when port 0 was asked), or
+-- `nil`. Read-only.
+-- @tfield ?integer port
+
+--- The socket path of a pipe listener, or `nil`. Read-only.
+-- @tfield ?string path
+
+--- @section end
 
 -- Argument errors of the C methods name the caller's arguments and line.
 core.mark_wrappers(S)

@@ -1,5 +1,6 @@
 --- TCP: `loom.tcp.connect` and `loom.tcp.listen`.
--- Streams and listeners are described in `loom.stream`.
+-- Their `Stream`s and `Listener`s are described in `loom.stream`. Both
+-- calls are checkpoints and must run in a task.
 -- @module loom.tcp
 local core = require "loom.core"
 local util = require "loom._util"
@@ -8,10 +9,11 @@ require "loom.stream"   -- wraps the methods of the Streams and Listeners
 
 local M = {}
 
---- Checkpoint. Connect to `host`:`port` and return a `Stream`. A host name
+--- **Checkpoint.** Connect to `host`:`port` and return a `Stream`. A host name
 -- is resolved and each of its addresses tried in turn, so `"localhost"`
--- works whether it resolves to `::1` or `127.0.0.1` first. TCP_NODELAY is
--- on (`s:set_nodelay(false)` turns it off).
+-- works whether it resolves to `::1` or `127.0.0.1` first; cancelling
+-- the call closes the attempt. TCP_NODELAY is on (`s:set_nodelay(false)`
+-- turns it off).
 -- @tparam string host a name or a numeric address
 -- @tparam integer port
 -- @treturn Stream
@@ -20,8 +22,9 @@ local M = {}
 -- @function connect
 M.connect = util.io(core.tcp_connect, "connect", 2)
 
---- Checkpoint. Listen on `host`:`port` (port 0: any free port; `l.port`
--- tells which). `host` nil or `"*"`: every IPv4 address.
+--- **Checkpoint.** Listen on `host`:`port` (port 0: any free port; `l.port`
+-- tells which). `host` nil or `"*"`: every IPv4 address; a name binds the
+-- first of its addresses that works.
 -- @tparam ?string host
 -- @tparam integer port
 -- @tparam[opt] table opts `backlog` (default 511), `reuseport` (set

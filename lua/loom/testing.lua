@@ -1,5 +1,6 @@
 --- Test support: a virtual clock and leak checks (for specs; documented,
--- but not part of the runtime API).
+-- but not part of the runtime API). `require "loom.testing"`; `loom`
+-- does not export it.
 -- @module loom.testing
 local core = require "loom.core"
 local loom = require "loom"
@@ -7,7 +8,18 @@ local loom = require "loom"
 local M = {}
 
 --- Run `fn(...)` under `loom.run` with the virtual clock: time jumps to the
--- next deadline as soon as every task is blocked.
+-- next deadline as soon as every task is blocked (Trio's autojump clock),
+-- so timing logic runs at once. Returns `fn`'s results or raises its
+-- error, as `loom.run`.
+-- @tparam function fn the root task's function
+-- @param ... arguments for `fn`
+-- @return the results of `fn`
+-- @raise what `loom.run` raises
+-- @usage testing.run(function()
+--   local t0 = loom.now()
+--   loom.sleep(3600)                -- takes no real time
+--   assert(loom.now() - t0 >= 3600)
+-- end)
 function M.run(fn, ...)
   core.set_virtual_clock(true)
   local r = table.pack(pcall(loom.run, fn, ...))
@@ -17,13 +29,17 @@ function M.run(fn, ...)
 end
 
 --- Counters of the native core: live tasks, queued timers, anchors.
+-- @treturn table the counters `tasks`, `timers`, `anchors`, `stashed`,
+-- and the booleans `tree_empty`, `ready_empty`
 function M.stats()
   return core.stats()
 end
 
---- Raise an error naming what leaked if anything is still alive: tasks,
--- timers, anchored objects, stashed errors, scopes, ready tasks, open or
--- closing I/O handles.
+--- Raise an error naming what leaked if anything is still alive. That is:
+-- tasks, timers, anchored objects, stashed errors, scopes, ready tasks,
+-- open or closing I/O handles. It runs two full garbage collections first.
+-- @raise an error starting with `loom leak check:` that names the leaks
+-- @usage after_each(function() testing.assert_clean() end)
 function M.assert_clean()
   collectgarbage()
   collectgarbage()

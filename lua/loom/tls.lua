@@ -9,12 +9,29 @@
 -- `loom.IOError` with code `"ETLS"`, OpenSSL's reason as `message` and,
 -- when a certificate failed verification, `verify_error`.
 --
--- Options (all optional, except `cert_file` for a server): `server_name`,
--- `verify`, `ca_file`, `ca_path`, `cert_file`, `key_file`, `alpn`,
--- `min_version`, `max_version`, `allow_truncation`; `server` for `wrap`;
--- `backlog` and `reuseport` for `listen` (passed on to `loom.tcp.listen`).
+-- Options (all optional, except `cert_file` for a server):
+--
+-- - `server_name`: SNI and the name verified (an IP address is verified
+--   as an address, and not sent as SNI);
+-- - `verify` (default `true` for a client; `false` turns verification
+--   off; a server with `verify = true` asks every client for a
+--   certificate);
+-- - `ca_file`, `ca_path`: instead of the system's CA store;
+-- - `cert_file` and `key_file`: a PEM chain and its key (`key_file`
+--   defaults to `cert_file`);
+-- - `alpn`: protocol names, in order of preference;
+-- - `min_version` (`"TLSv1.2"`, the default, or `"TLSv1.3"`) and
+--   `max_version`;
+-- - `allow_truncation`: a peer that closes without close_notify ends the
+--   stream instead of raising `ETLS`;
+-- - `server` for `wrap`; `backlog` and `reuseport` for `listen` (passed
+--   on to `loom.tcp.listen`).
+--
 -- An options table is read once, when it is first used: its OpenSSL
--- context is kept for as long as the table lives.
+-- context is kept for as long as the table lives. A bad option (a file
+-- that does not load, a key that does not match the certificate, an
+-- unknown version or option name) raises an error before any connection
+-- is made.
 -- @module loom.tls
 local core = require "loom.core"
 local errors = require "loom.errors"
@@ -117,38 +134,66 @@ end
 local raw_plain, raw_notify = T._plain, T._notify
 T._plain, T._notify = nil, nil
 
---- Checkpoint. Run the TLS handshake now, if it has not run (the first
+--- TLS streams, made by `connect`, `wrap` and the listeners of `listen`.
+-- Every method of a plain `Stream` works on them, with the same meaning
+-- and the same cancellation guarantees, on the decrypted bytes. One task
+-- reads at a time; several may write (each write is encrypted in one go,
+-- so writes never interleave); a read and a write may run at once.
+-- @type TlsStream
+
+--- **Checkpoint.** Run the TLS handshake now, if it has not run (the first
 -- read, write or shutdown runs it otherwise); idempotent. A failed
--- handshake closes the stream; a cancelled one too.
+-- handshake closes the stream; a cancelled one too. Several tasks may
+-- wait for one handshake: the first runs it.
 -- @function TlsStream:handshake
 -- @return the stream
 -- @raise `loom.IOError` (op "handshake", code `"ETLS"`, `verify_error`)
 T.handshake = io1(T.handshake, "handshake")
 
---- Checkpoint. As `Stream:read`, on the decrypted bytes.
+--- **Checkpoint.** As `Stream:read`, on the decrypted bytes (formats
+-- included).
 -- @function TlsStream:read
+-- @tparam[opt] integer|string max at most this many bytes, or a format
+-- @treturn ?string
+-- @raise `loom.IOError` (op "read"; code `"ETLS"` for a TLS failure, or a
+-- peer that closed without close_notify)
 T.read = io2(T.read, "read")
---- Checkpoint. As `Stream:read_exactly`.
+--- **Checkpoint.** As `Stream:read_exactly`.
 -- @function TlsStream:read_exactly
+-- @tparam integer n
+-- @treturn ?string
+-- @raise `loom.IOError` (op "read")
 T.read_exactly = io2(T.read_exactly, "read")
---- Checkpoint. As `Stream:read_line` (`{max = n}` included).
+--- **Checkpoint.** As `Stream:read_line` (`{max = n}` included).
 -- @function TlsStream:read_line
+-- @tparam[opt] table opts `max`, `keep`
+-- @treturn ?string
+-- @raise `loom.IOError` (op "read"; code `"ELINETOOLONG"`)
 T.read_line = io2(T.read_line, "read")
---- Checkpoint. As `Stream:read_all`.
+--- **Checkpoint.** As `Stream:read_all`.
 -- @function TlsStream:read_all
+-- @treturn string
+-- @raise `loom.IOError` (op "read")
 T.read_all = io1(T.read_all, "read")
---- Checkpoint. As `Stream:write` (several strings or numbers included):
+--- **Checkpoint.** As `Stream:write` (several strings or numbers included):
 -- returns once the kernel has the encrypted data; a write cancelled while
 -- it waits closes the stream.
 -- @function TlsStream:write
+-- @tparam string|number data
+-- @param ... more strings or numbers
+-- @return the stream
+-- @raise `loom.IOError` (op "write"); an error containing "closed"
 T.write = io2(T.write, "write")
---- Checkpoint (each step). As `Stream:lines`.
+--- An iterator over the lines of the stream, each step a checkpoint, as
+-- `Stream:lines`.
 -- @function TlsStream:lines
+-- @tparam[opt] string|integer fmt
+-- @return an iterator
 stream._io_conventions(T)
 
 local notify = io1(raw_notify, "shutdown")
 
---- Checkpoint. Send TLS close_notify, then shut the write side down (the
+--- **Checkpoint.** Send TLS close_notify, then shut the write side down (the
 -- peer reads end of stream); reading goes on. A second call does
 -- nothing.
 -- @function TlsStream:shutdown
@@ -158,33 +203,57 @@ function T.shutdown(s)
   raw_plain(s):shutdown()
 end
 
---- The peer's address: `addr, port` (a pipe: `path, nil`).
+--- The peer's address: `addr, port` (a pipe: `path, nil`). Not a
+-- checkpoint.
 -- @function TlsStream:peername
+-- @treturn string
+-- @treturn ?integer
 T.peername = util.io(T.peername, "peername", 1, { results = 2 })
---- The local address.
+
+--- The local address: `addr, port` (a pipe: `path, nil`). Not a
+-- checkpoint.
 -- @function TlsStream:sockname
+-- @treturn string
+-- @treturn ?integer
 T.sockname = util.io(T.sockname, "sockname", 1, { results = 2 })
 
---- TCP_NODELAY on or off, as `Stream:set_nodelay`.
+--- TCP_NODELAY on or off, as `Stream:set_nodelay`. Not a checkpoint.
 -- @function TlsStream:set_nodelay
+-- @tparam boolean on
 -- @return the stream
 function T.set_nodelay(s, on)
   raw_plain(s):set_nodelay(on)
   return s
 end
 
---- The protocol ALPN negotiated (`"h2"`...), or `nil`.
+--- The protocol ALPN negotiated (`"h2"`...), or `nil` (none, or before
+-- the handshake). Not a checkpoint.
 -- @function TlsStream:alpn
---- The protocol version (`"TLSv1.3"`), or `nil` before the handshake.
+-- @treturn ?string
+
+--- The protocol version (`"TLSv1.3"`, `"TLSv1.2"`), or `nil` before the
+-- handshake. Not a checkpoint.
 -- @function TlsStream:version
+-- @treturn ?string
+
 --- The peer's certificate: `nil`, or a table with `subject`, `issuer`
--- (RFC 2253 strings), `not_before`, `not_after` (`"2025-01-31
--- 12:00:00Z"`), `serial` (hex) and `san` (an array of its names and
--- addresses).
+-- (RFC 2253 strings: `"CN=localhost,O=loom"`), `not_before`, `not_after`
+-- (`"2025-01-31 12:00:00Z"`), `serial` (hex) and `san` (an array of its
+-- names and addresses). Not a checkpoint.
 -- @function TlsStream:peer_certificate
---- Send close_notify if that can be done at once, close the stream and
--- the plain stream under it (idempotent, never blocks).
+-- @treturn ?table
+
+--- Close the stream and the plain stream under it (idempotent, never blocks;
+-- not a checkpoint). It first sends close_notify if that can be done at
+-- once (after the handshake, no write pending). Garbage collection closes
+-- without close_notify.
 -- @function TlsStream:close
+
+--- `true` once the stream is closed.
+-- @function TlsStream:is_closed
+-- @treturn boolean
+
+--- @section end
 
 mark_wrappers(T)
 
@@ -218,7 +287,7 @@ local function client(s, cx, name, opts)
   return t
 end
 
---- Checkpoint. Connect to `host`:`port` (as `loom.tcp.connect`), then run
+--- **Checkpoint.** Connect to `host`:`port` (as `loom.tcp.connect`), then run
 -- a client handshake; returns the TLS stream once it is done. The
 -- server's certificate is verified against the system's CA store (or
 -- `opts.ca_file` / `opts.ca_path`) and the name `opts.server_name` or
@@ -238,10 +307,11 @@ function M.connect(host, port, opts)
   return client(s, cx, opts and opts.server_name or host, opts)
 end
 
---- Checkpoint (a client). Run TLS over the open `stream` (TCP or a Unix
--- socket), which belongs to the TLS stream from now on. A client (the
--- default) runs its handshake before returning; `opts.server = true`
--- makes the server side, whose handshake runs with its first operation.
+--- **Checkpoint.** Run TLS over the open `stream` (TCP or a Unix socket)
+-- and return the TLS stream, a client's handshake done. The plain stream
+-- belongs to the TLS stream from now on (closing one closes both).
+-- `opts.server = true` makes the server side instead, whose handshake
+-- runs with its first operation (so `wrap` then does not wait).
 -- A client verifies the name `opts.server_name`, or else the peer's
 -- address of a TCP stream; over a Unix socket with verification on it
 -- needs `server_name`.
@@ -276,6 +346,10 @@ end
 -- Servers
 -- ====================================================================
 
+--- TLS listeners, made by `listen`: a `Listener` whose streams are
+-- server-side TLS streams. The handshake of an accepted stream runs in
+-- the task that first uses it, never in the accept loop.
+-- @type TlsListener
 local Listener = {}
 Listener.__index = Listener
 Listener.__name = "loom.TlsListener"
@@ -285,11 +359,13 @@ local function accepted(l, s)
   return wrap(s, l._cx, nil, l._opts.allow_truncation)
 end
 
---- Checkpoint. Wait for a connection and return its TLS stream, whose
+--- **Checkpoint.** Wait for a connection and return its TLS stream, whose
 -- handshake runs with its first operation (or `s:handshake()`), in the
 -- task that uses it. A cancelled accept loses no connection.
 -- @function TlsListener:accept
 -- @treturn TlsStream
+-- @usage local s <close> = l:accept()
+-- s:handshake()
 -- @raise `loom.IOError` (op "accept"); an error containing "closed"
 function Listener.accept(l)
   return accepted(l, l._l:accept())
@@ -297,7 +373,7 @@ end
 
 local report = core.tls_unhandled
 
---- Checkpoint. The accept loop of `Listener:serve`, with TLS: each
+--- **Checkpoint.** The accept loop of `Listener:serve`, with TLS: each
 -- connection runs its handshake, then `handler(stream)`, in its own task.
 -- A connection whose handshake fails is closed and its error reported to
 -- `loom.on_unhandled` (by default, written to stderr); the handler is not
@@ -316,7 +392,8 @@ function Listener.serve(l, handler)
   end)
 end
 
---- Close the listener (idempotent), as `Listener:close`.
+--- Close the listener (idempotent, never blocks; not a checkpoint), as
+-- `Listener:close`.
 -- @function TlsListener:close
 function Listener.close(l)
   l._closed = true
@@ -324,21 +401,27 @@ function Listener.close(l)
 end
 Listener.__close = Listener.close
 
---- The bound address: `addr, port`.
+--- The bound address: `addr, port`. Not a checkpoint.
 -- @function TlsListener:sockname
+-- @treturn string
+-- @treturn integer
 function Listener.sockname(l)
   return l._l:sockname()
 end
+
+--- The bound TCP port. Read-only.
+-- @tfield integer port
+
+--- @section end
 
 function Listener.__tostring(l)
   return ("loom.TlsListener (tcp port %d%s)"):format(
     l.port, l._closed and ", closed" or "")
 end
 
---- Checkpoint. Listen on `host`:`port` as `loom.tcp.listen` does
--- (`opts.backlog`, `opts.reuseport` are passed on), for TLS: returns a
--- `Listener` (fields `port`, methods `accept`, `serve`, `close`,
--- `sockname`) whose streams are server-side TLS streams.
+--- **Checkpoint.** Listen on `host`:`port` for TLS and return a
+-- `TlsListener`. As `loom.tcp.listen` (`opts.backlog`, `opts.reuseport`
+-- are passed on); its streams are server-side TLS streams.
 -- `opts.cert_file` and `opts.key_file` are required; `opts.verify = true`
 -- asks every client for a certificate (verified against `ca_file`...).
 -- @tparam ?string host

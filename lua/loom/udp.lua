@@ -3,7 +3,8 @@
 -- in the object (up to 1024; beyond that the kernel buffers, then drops),
 -- so a `receive_from` that is cancelled loses nothing. Host names are
 -- resolved with `loom.dns.getaddrinfo`; numeric addresses are used as
--- they are. Failures raise `loom.IOError`.
+-- they are. Datagrams up to 64 KiB; an empty datagram is `""`. Failures
+-- raise `loom.IOError`.
 -- @module loom.udp
 local core = require "loom.core"
 local dns = require "loom.dns"
@@ -39,13 +40,15 @@ end
 
 local bind = core.udp_bind
 
---- Bind a UDP socket.
--- A checkpoint only when `host` is a name (it is resolved first).
+--- **Checkpoint.** Bind a UDP socket and return it; it receives from now
+-- on. A `host` that is a name is resolved first. Must run in a task, as
+-- every I/O call.
 -- @tparam string host local address (`"127.0.0.1"`, `"::1"`, `"0.0.0.0"`,
 --   or a name such as `"localhost"`)
 -- @tparam integer port local port, 0 for any free one (see `u.port`)
 -- @treturn Udp
--- @raise `loom.IOError` (op `"bind"`, e.g. `"EADDRINUSE"`)
+-- @raise `loom.IOError` (op `"bind"`, such as `"EADDRINUSE"`),
+-- `loom.Cancelled`
 -- @usage local u <close> = loom.udp.bind("127.0.0.1", 0)
 -- print(u.port)
 function M.bind(host, port)
@@ -55,13 +58,29 @@ function M.bind(host, port)
 end
 
 --- UDP socket objects, made by `bind`.
--- Fields: `u.port` (the bound port), `u.family` (`"inet"` or `"inet6"`),
--- `u.closed`. Closed sockets raise an error containing `closed`.
+-- Closed sockets raise an error containing `closed`. An idle socket does
+-- not keep the loop alive: its handle is referenced only while a task
+-- waits in `receive_from`. Several tasks may wait; each datagram goes to
+-- one of them.
 -- @type Udp
 local Udp, native = core.Udp_methods, core.Udp_native
 local send_to = native.send_to
 
---- Checkpoint. Send one datagram; returns once the kernel has it.
+--- The bound port. Read-only.
+-- @tfield integer port
+
+--- `"inet"` or `"inet6"`. Read-only.
+-- @tfield string family
+
+--- `true` once the socket is closed (`u:is_closed()`). Read-only.
+-- @tfield boolean closed
+
+--- **Checkpoint.** Send one datagram; returns once the kernel has it (it
+-- waits only when the socket's send buffer is full). A `host` that is a
+-- name is resolved, preferring the socket's family. With an expired
+-- deadline nothing is sent; a `send_to` cancelled while it waits for room
+-- returns at once, and its datagram may still go out (whole: the socket
+-- stays usable).
 -- @tparam string data the datagram (may be empty)
 -- @tparam string host destination address or name
 -- @tparam integer port destination port
@@ -73,7 +92,8 @@ function Udp:send_to(data, host, port)
   if ok == nil then raise_io(code, msg, "send", at(host, port)) end
 end
 
---- Checkpoint. Wait for a datagram and take it.
+--- **Checkpoint.** Wait for a datagram and take it: the oldest one
+-- queued, or the next to come. A cancelled receive loses nothing.
 -- @treturn string the data
 -- @treturn string the sender's address
 -- @treturn integer the sender's port
@@ -83,17 +103,23 @@ end
 -- @function Udp:receive_from
 Udp.receive_from = util.io(native.receive_from, "recv", 1, { results = 3 })
 
---- The local address and port.
+--- The local address and port. Not a checkpoint.
 -- @treturn string address
 -- @treturn integer port
 -- @raise `loom.IOError` (op `"getsockname"`), "closed"
 -- @function Udp:sockname
 Udp.sockname = util.io(native.sockname, "getsockname", 1, { results = 2 })
 
---- Close the socket (idempotent, never waits). A task blocked in
--- `receive_from` raises an error containing `closed`; queued datagrams
--- are dropped. Also the `__close` and `__gc` metamethods.
--- @function close
+--- Close the socket (idempotent, never waits; not a checkpoint). A task
+-- blocked in `receive_from` raises an error containing `closed`; queued
+-- datagrams are dropped. Also the `__close` and `__gc` metamethods.
+-- @function Udp:close
+
+--- `true` once the socket is closed.
+-- @function Udp:is_closed
+-- @treturn boolean
+
+--- @section end
 
 -- Argument errors of the C functions name the caller's arguments and line.
 core.mark_wrappers(M)
