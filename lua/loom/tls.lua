@@ -401,6 +401,13 @@ function Listener.close(l)
 end
 Listener.__close = Listener.close
 
+--- Whether the listener is closed. Not a checkpoint.
+-- @function TlsListener:is_closed
+-- @treturn boolean
+function Listener.is_closed(l)
+  return l._l:is_closed()
+end
+
 --- The bound address: `addr, port`. Not a checkpoint.
 -- @function TlsListener:sockname
 -- @treturn string
