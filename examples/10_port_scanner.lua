@@ -23,7 +23,7 @@ loom.run(function()
       for port = lo, hi do
         g:spawn(function()
           local ok, err = pcall(loom.timeout, 0.5, function()
-            local s <close> = loom.tcp.connect("127.0.0.1", port)
+            local _ <close> = loom.tcp.connect("127.0.0.1", port)
           end)
           tried = tried + 1
           if ok then

@@ -39,7 +39,7 @@ loom.run(function()
   print("pipeline exit codes:", (sort:wait()), (uniq:wait()))
 
   local slow = loom.process.spawn{ "sleep", "30" }
-  local ok, err = pcall(loom.timeout, 0.2, function() return slow:wait() end)
+  local _, err = pcall(loom.timeout, 0.2, function() return slow:wait() end)
   print(("timeout: %s; the child was %s"):format(tostring(err),
     select(2, slow:wait())))
 end)

@@ -152,7 +152,7 @@ describe("loom.shutdown", function()
     local tasks = {}
     for i = 1, 3 do
       tasks[i] = loom.start(function()
-        local ok, e = pcall(loom.sleep, 100)
+        local _, e = pcall(loom.sleep, 100)
         loom.shield(function() loom.sleep(0.01 * i) end)
         log[#log + 1] = i
         error(e, 0)

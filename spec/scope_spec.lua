@@ -214,7 +214,7 @@ for name, wrap in pairs(relative) do
       local inside, s0
       local r = table.pack(pcall(wrap, 0.02, function(s)
         s0 = s
-        local ok, e = pcall(loom.sleep, 1)
+        local _, e = pcall(loom.sleep, 1)
         inside = e
         error(e, 0)
       end))
@@ -415,7 +415,7 @@ describe("loom.timeout", function()
      .. "finished tasks stay available (TO-19, TO-20)", vasync(function()
     local t0 = loom.now()
     local tasks, log = {}, S.recorder()
-    local e = S.catch(loom.timeout, 0.1, function(s)
+    local e = S.catch(loom.timeout, 0.1, function(_s)
       loom.with_group(function(g)
         for i = 1, 6 do
           tasks[i] = g:spawn(function()
@@ -582,7 +582,7 @@ describe("loom.shield", function()
         g:spawn(function()
           loom.shield(function(sh)
             sh0 = sh
-            local ok, e = pcall(loom.sleep, 1)
+            local _, e = pcall(loom.sleep, 1)
             woke = e
             error(e, 0)
           end)
@@ -955,15 +955,15 @@ describe("precise rule: changes take effect at once", function()
         loom.with_group(function(g)
           local long = g:spawn(loom.sleep, 10)
           g:spawn(function()
-            local ok, e = pcall(loom.sleep, 10)
+            local _, e = pcall(loom.sleep, 10)
             woke[#woke + 1] = cancelled(e)
           end)
           g:spawn(function()
-            local ok, e = pcall(long.join, long)
+            local _, e = pcall(long.join, long)
             woke[#woke + 1] = cancelled(e)
           end)
           g:spawn(function()
-            local ok, e = pcall(loom.sleep_until, math.huge)
+            local _, e = pcall(loom.sleep_until, math.huge)
             woke[#woke + 1] = cancelled(e)
           end)
           loom.sleep(0.01)
@@ -983,7 +983,7 @@ describe("precise rule: a scope catches only a Cancelled that reaches its "
       local s0
       local r = table.pack(wrap(0.01, function(s)
         s0 = s
-        local ok, e = pcall(loom.sleep, 1)
+        local _, e = pcall(loom.sleep, 1)
         assert(cancelled(e))
         return "swallowed", nil
       end))
@@ -1062,7 +1062,7 @@ describe("precise rule: a group ended by an enclosing cancellation",
       s0 = s
       loom.with_group(function(g)
         g:spawn(function()
-          local ok, e = pcall(loom.sleep, 1)
+          local _, e = pcall(loom.sleep, 1)
           loom.shield(function() loom.sleep(0.01) end)
           log("child finished")
           error(e, 0)

@@ -71,7 +71,6 @@ end
 -- 0.25) passed since `t0` on loom's clock (exact lower bound, loose upper
 -- bound); returns the duration.
 function S.took(t0, lo, slack)
-  local loom = require "loom"
   local dt = loom.now() - t0
   assert(dt >= lo - 1e-9, ("took %.6f s, less than %.6f s"):format(dt, lo))
   assert(dt < lo + (slack or 0.25),
@@ -82,14 +81,12 @@ end
 --- Let every ready task run until it blocks again (n scheduler turns,
 -- default 5). Inside a task.
 function S.settle(n)
-  local loom = require "loom"
   for _ = 1, n or 5 do loom.sleep(0) end
 end
 
 --- Does the running task hold lock 'lk'? notify(0) on a condition over it
 -- checks ownership and does nothing else (it is not a checkpoint).
 function S.holds(lk)
-  local loom = require "loom"
   local c = loom.condition(lk)
   return (pcall(c.notify, c, 0))
 end

@@ -19,9 +19,6 @@ local SERVER = sopts()
 local CLIENT = copts()
 local CLIENT_NOVERIFY = { verify = false }
 
--- The process environment for child processes (openssl, python3).
-local env = { PATH = os.getenv("PATH"), HOME = os.getenv("HOME") }
-
 describe("loom.tls", function()
   teardown(TS.cleanup)
 
@@ -910,7 +907,7 @@ describe("loom.tls", function()
     it("a shutdown under a shield goes on; with an expired deadline it "
        .. "does nothing", async(function()
       local c, s = pair()
-      local ok, e = pcall(loom.timeout, 0, function() c:shutdown() end)
+      local _, e = pcall(loom.timeout, 0, function() c:shutdown() end)
       assert.is_true(loom.TimeoutError:is(e))
       c:write("still open")
       assert.equal("still open", s:read())

@@ -196,7 +196,6 @@ describe("util.io", function()
       assert.equal("/x", e.path)
       assert.equal("rename", e.op)
       -- Not called on success.
-      seen = nil
       local _, ok = returning("fine")
       local w2 = util.io(ok, "rename", 2, { where = error })
       assert.equal("fine", w2("a", "b"))

@@ -22,7 +22,7 @@ local parked_rss = B.rss()
 local list = waiters
 waiters = {}
 for i = 1, #list do resume(list[i]) end
-list = nil
+list = nil -- luacheck: ignore 311 (lets the waiters be collected)
 local ms = (now() - t0) * 1000
 B.check(woken == N, W, I, "woken " .. woken)
 local peak = B.peak_rss()

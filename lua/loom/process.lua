@@ -100,7 +100,7 @@ local function read_all(s, into)
 end
 
 local function feed(s, input)
-  local c <close> = s
+  local _ <close> = s
   if input ~= nil and #input > 0 then
     local ok, e = pcall(s.write, s, input)
     -- A child that exits without reading its input is not an error.

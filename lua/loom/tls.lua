@@ -282,7 +282,7 @@ local closer_mt = {
 -- does not end (a failure, or a cancellation that came before it began).
 local function client(s, cx, name, opts)
   local t = wrap(s, cx, name, opts and opts.allow_truncation)
-  local guard <close> = setmetatable({ t }, closer_mt)
+  local _ <close> = setmetatable({ t }, closer_mt)
   t:handshake()
   return t
 end

@@ -414,7 +414,7 @@ function M.generate(seed, opts)
   -- sleeps, waits on the condition (which releases the lock), notifies,
   -- fails or returns, so a task waiting to re-acquire the lock (which
   -- ignores cancellation) never waits for a task that waits for it.
-  gen_cond_body = function(c)
+  gen_cond_body = function(_c)
     local blk = {}
     for _ = 1, R(1, 3) do
       budget = budget - 1
@@ -465,11 +465,11 @@ function M.generate(seed, opts)
             if kind == "cond" then
               return { op = "cond", id = newid(), body = gen_cond_body(c2) }
             end
-            local n = { op = "lock", id = newid(), lk = 1 }
-            n.body = gen_block(derive(c2, { locks = { true },
-                                            depth = c2.depth + 1 }), 1, 2,
-                               true)
-            return n
+            local node = { op = "lock", id = newid(), lk = 1 }
+            node.body = gen_block(derive(c2, { locks = { true },
+                                               depth = c2.depth + 1 }),
+                                  1, 2, true)
+            return node
           end) }
           if R() < 0.4 then
             local more = gen_stmt(tc)

@@ -528,12 +528,12 @@ function M.new(opts)
     return unpack(r, 2, r.n)
   end
 
-  function api.with_group(opts, body)
-    if body == nil then opts, body = nil, opts end
-    opts = opts or {}
+  function api.with_group(gopts, body)
+    if body == nil then gopts, body = nil, gopts end
+    gopts = gopts or {}
     local t = running()
-    local g = { host = t, limit = opts.limit or 0, nlive = 0, errors = {},
-                slots = {}, name = opts.name }
+    local g = { host = t, limit = gopts.limit or 0, nlive = 0,
+                errors = {}, slots = {}, name = gopts.name }
     g.scope = new_scope("group", t)
     link(g.scope, t.scope)
     t.scope = g.scope

@@ -377,7 +377,7 @@ end
 function X.close(R, n, tc)
   local api = R.api
   R.entered[n.id] = (R.entered[n.id] or 0) + 1
-  local c <close> = setmetatable({}, { __close = function()
+  local _ <close> = setmetatable({}, { __close = function()
     R.closed[n.id] = (R.closed[n.id] or 0) + 1
     if n.wait then api.shield(function() api.sleep(n.wait) end) end
   end })

@@ -12,7 +12,7 @@ describe("regression 10: timeout(0) and an earlier pending cancel",
       loom.with_group(function(g)
         local t = g:spawn(function()
           loom.current_task():cancel()
-          local ok, e = pcall(loom.timeout, 0, loom.checkpoint)
+          local _, e = pcall(loom.timeout, 0, loom.checkpoint)
           seen = e
           error(e, 0)
         end)
@@ -27,7 +27,7 @@ describe("regression 10: timeout(0) and an earlier pending cancel",
     loom.scope(function(s)
       s0 = s
       s:cancel()
-      local ok, e = pcall(loom.timeout, 0, loom.checkpoint)
+      local _, e = pcall(loom.timeout, 0, loom.checkpoint)
       seen = e
       error(e, 0)
     end)

@@ -31,7 +31,7 @@ describe("regression 12: timeout versus an explicit cancel", function()
       loom.with_group(function(g)
         local t
         t = g:spawn(function()
-          local ok, e = pcall(loom.timeout, 0.01, function()
+          local _, e = pcall(loom.timeout, 0.01, function()
             pcall(loom.sleep, 1)
             t:cancel()
             loom.checkpoint()

@@ -15,7 +15,7 @@ describe("regression 14: outer timeout lost behind an inner one", function()
       local t0 = loom.now()
       local inner
       local e = S.catch(loom.timeout, 0.02, function()
-        local ok, err = pcall(loom.timeout, 0.01, function()
+        local _, err = pcall(loom.timeout, 0.01, function()
           busy(0.03)
           loom.checkpoint()
         end)

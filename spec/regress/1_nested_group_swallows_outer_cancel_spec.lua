@@ -26,7 +26,7 @@ describe("regression 1: nested group swallowing an outer cancel", function()
         end)
         log(not ok2 and loom.ErrorGroup:is(inner_eg) and "inner caught"
             or "inner did not fail")
-        local ok3, e3 = pcall(loom.sleep, 1)
+        local _, e3 = pcall(loom.sleep, 1)
         log(loom.is_cancelled(e3) and "outer body cancelled" or "slept")
         error(e3, 0)
       end)

@@ -10,14 +10,14 @@ describe("regression 24: host exits while its group is open", function()
   it("children are cancelled and their cleanup errors reach on_unhandled",
     S.async(function()
       local reports, reason = {}, nil
-      local prev = loom.on_unhandled(function(err, task)
+      local prev = loom.on_unhandled(function(err, _task)
         reports[#reports + 1] = err
       end)
       local ok, eg = pcall(loom.with_group, function(g)
         g:spawn(function()
           loom.with_group(function(g2)
             g2:spawn(function()
-              local ok2, e = pcall(loom.sleep, 10)
+              local _, e = pcall(loom.sleep, 10)
               reason = e
               error("cleanup failed", 0)
             end)

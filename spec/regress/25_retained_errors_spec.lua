@@ -14,8 +14,8 @@ describe("regression 25: retained errors and tasks", function()
      .. "ErrorGroup is dropped", S.async(function()
     local weak = setmetatable({}, { __mode = "v" })
     local function run()
-      local E, fn = {}, nil
-      fn = function() error(E) end
+      local E = {}
+      local fn = function() error(E) end
       weak.E, weak.fn = E, fn
       local ok, eg = pcall(loom.with_group, function(g)
         weak.task = g:spawn(fn)
@@ -57,7 +57,7 @@ describe("regression 25: retained errors and tasks", function()
   it("a TimeoutError and the scope are collectable", S.async(function()
     local weak = setmetatable({}, { __mode = "v" })
     local function run()
-      local ok, e = pcall(loom.timeout, 0, function(s)
+      local _, e = pcall(loom.timeout, 0, function(s)
         weak.s = s
         loom.checkpoint()
       end)

@@ -6,7 +6,7 @@ local S = require "spec.support"
 local vasync = S.vasync
 
 local function slow_cleanup_child()
-  local ok, e = pcall(loom.sleep, 1)
+  local _, e = pcall(loom.sleep, 1)
   loom.shield(function() loom.sleep(0.03) end)
   error(e, 0)
 end

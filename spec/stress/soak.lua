@@ -143,7 +143,6 @@ local function soak_tcp()
           if line then s:write(line .. "\n") end
         end)
       end)
-      local gate = { count = 0 }
       local rounds = per // 10
       for round = 1, 10 do
         loom.with_group(function(g)
@@ -165,7 +164,6 @@ local function soak_tcp()
           if core.io_stats().open <= 1 then break end
           loom.sleep(0.01)
         end
-        gate.count = gate.count + 1
         if round == 1 or round == 10 or done >= warm then sample() end
       end
       server:cancel()

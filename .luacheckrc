@@ -1,0 +1,12 @@
+-- luacheck configuration: `luacheck lua/ spec/ examples/ bench/` (make lint).
+std = "lua54"
+
+-- The specs and their helpers run under busted.
+files["spec"] = { std = "+busted" }
+
+-- These specs set globals on purpose: in the loop's state, to show that a
+-- worker thread does not see them, and in a worker's own state.
+files["spec/thread_spec.lua"] = { globals = { "SPEC_GLOBAL", "WORKER_GLOBAL" } }
+
+-- The fuzz script is a Lua program kept in one long string.
+files["spec/regress/bad_arguments_spec.lua"] = { max_string_line_length = false }
