@@ -1,7 +1,7 @@
 # loom: build, test, demo, bench, sanitizers.
-# `make` builds build/loom/core.so; `make test` and `make demo` first
-# install the missing Debian packages (as root; otherwise they print the
-# apt-get line to run).
+# `make` builds build/loom/core.so; `make test`, `make demo` and `make
+# lint` first install the missing Debian packages (as root; otherwise they
+# print the apt-get line to run).
 
 LUA      ?= lua5.4
 BUSTED   ?= busted
@@ -15,6 +15,8 @@ INSTALL_PKGS := lua5.4 liblua5.4-dev libuv1-dev libssl-dev luarocks \
                 pkg-config git gcc make
 # LDoc (run by lua-any on lua5.1) and the markdown module it formats with.
 DOC_PKGS := lua-ldoc lua-markdown lua5.4
+# make lint: the two compilers, luacheck, cppcheck.
+LINT_PKGS  := gcc clang lua-check cppcheck
 
 # The version (csrc/loom.c is where it is written; loom-<version>-1.rockspec
 # and loom.pc follow it, make lint checks the rockspec).
@@ -104,9 +106,9 @@ EMBED_CFLAGS = $(OPT) $(WARN) $(DEFS) -Icsrc $(LUA_CFLAGS) $(UV_CFLAGS) \
 EMBED_LIBS  = -L$(BUILD)/loom -l:core.so -Wl,-rpath,'$$ORIGIN/../loom' \
               $(LUA_LIBS) $(UV_LIBS) -lpthread -ldl -lm $(EXTRA_LDFLAGS)
 
-.PHONY: all module deps packages bench-packages test demo bench asan tsan \
-        valgrind clean install install-rock uninstall install-check lint \
-        ctest host doc
+.PHONY: all module deps packages bench-packages lint-packages test demo \
+        bench asan tsan valgrind clean install install-rock uninstall \
+        install-check lint ctest host doc
 
 all: $(SO) $(HOST)
 
@@ -145,6 +147,9 @@ packages:
 
 bench-packages:
 	@sh tools/packages.sh $(PKGS) $(BENCH_PKGS)
+
+lint-packages:
+	@sh tools/packages.sh $(PKGS) $(LINT_PKGS)
 
 # The dependency graph of csrc/; fails on a cycle or an upward dependency
 # (doc/DESIGN.md, "Layers").
@@ -282,7 +287,10 @@ install-check:
 	@sh tools/packages.sh $(INSTALL_PKGS)
 	@sh tools/install_check.sh
 
-lint:
+# The static checks (tools/lint.sh): the two rockspecs agree, the layers
+# of csrc/, luacheck, the build with gcc and with clang (-Werror, in
+# build-gcc/ and build-clang/), cppcheck; "N passed, M failed" at the end.
+lint: lint-packages
 	@sh tools/lint.sh
 
 # make doc: the reference manual, build/doc/index.html, made by LDoc from
@@ -294,4 +302,4 @@ doc:
 	@sh tools/doc.sh
 
 clean:
-	rm -rf build build-asan build-tsan
+	rm -rf build build-asan build-tsan build-gcc build-clang

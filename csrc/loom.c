@@ -75,6 +75,7 @@ static void pin_library(void) {
   if (pinned) return;
   memcpy(&self, &opener, sizeof self);
   if (dladdr(self, &info) != 0 && info.dli_fname != NULL &&
+      /* cppcheck-suppress leakReturnValNotUsed ; the pin is never closed */
       dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE) != NULL)
     pinned = 1;
 }

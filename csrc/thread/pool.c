@@ -256,6 +256,7 @@ static int pin_self(void) {
   Dl_info info;
   if (dladdr(&self_anchor, &info) == 0 || info.dli_fname == NULL)
     return -1;
+  /* cppcheck-suppress leakReturnValNotUsed ; the pin is never closed */
   return dlopen(info.dli_fname, RTLD_NOW | RTLD_NOLOAD | RTLD_NODELETE)
              != NULL ? 1 : -1;
 }
