@@ -37,7 +37,7 @@ local core = require "loom.core"
 local errors = require "loom.errors"
 local tcp = require "loom.tcp"
 local util = require "loom._util"
-local stream = require "loom.stream"
+local stream_mod = require "loom.stream"
 
 require "loom.stream"   -- wraps the methods of the Streams and Listeners
 
@@ -189,7 +189,7 @@ T.write = io2(T.write, "write")
 -- @function TlsStream:lines
 -- @tparam[opt] string|integer fmt
 -- @return an iterator
-stream._io_conventions(T)
+stream_mod._io_conventions(T)
 
 local notify = io1(raw_notify, "shutdown")
 
