@@ -9,7 +9,9 @@ files["spec"] = { std = "+busted" }
 files["spec/thread_spec.lua"] = { globals = { "SPEC_GLOBAL", "WORKER_GLOBAL" } }
 
 -- The fuzz script is a Lua program kept in one long string.
-files["spec/regress/bad_arguments_spec.lua"] = { max_string_line_length = false }
+files["spec/regress/bad_arguments_spec.lua"] = {
+  max_string_line_length = false,
+}
 
 -- bench/loom/w4tcp.lua runs w4tls.lua over plain TCP by setting this global.
 files["bench/loom/w4tcp.lua"] = { globals = { "W4T_PLAIN" } }
