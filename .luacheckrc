@@ -1,4 +1,5 @@
--- luacheck configuration: `luacheck lua/ spec/ examples/ bench/` (make lint).
+-- luacheck configuration: `luacheck lua/ spec/ examples/ bench/ tools/`
+-- (make lint, tools/lint.sh).
 std = "lua54"
 
 -- The specs and their helpers run under busted.
