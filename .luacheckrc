@@ -17,3 +17,6 @@ files["spec/regress/bad_arguments_spec.lua"] = {
 -- bench/loom/w4tcp.lua runs w4tls.lua over plain TCP by setting this global.
 files["bench/loom/w4tcp.lua"] = { globals = { "W4T_PLAIN" } }
 files["bench/loom/w4tls.lua"] = { read_globals = { "W4T_PLAIN" } }
+-- bench/loom/w4rp1.lua runs w4rp.lua with one server process the same way.
+files["bench/loom/w4rp1.lua"] = { globals = { "W4R_P" } }
+files["bench/loom/w4rp.lua"] = { read_globals = { "W4R_P" } }

@@ -60,7 +60,7 @@ cp "$TREE"/lua/loom/*.lua "$SNAP/loom/"
 [ -f "$so" ] && cp "$so" "$SNAP/loom/core.so"
 UV_CFLAGS=$(pkg-config --cflags libuv 2>/dev/null)
 UV_LIBS=$(pkg-config --libs libuv 2>/dev/null || echo -luv)
-for w in w2 w3 w4; do
+for w in w2 w3 w4 w7; do
   if [ ! -x "$OUT/$w" ] || [ "bench/c/$w.c" -nt "$OUT/$w" ] ||
      [ bench/c/common.h -nt "$OUT/$w" ]; then
     # shellcheck disable=SC2086
@@ -119,6 +119,8 @@ W4 luv $lv bench/luv/w4.lua
 W4 cqueues $cqh bench/cqueues/w4.lua
 W4T tcp lua bench/loom/w4tcp.lua
 W4T loom lua bench/loom/w4tls.lua
+W4R p1 lua bench/loom/w4rp1.lua
+W4R loom lua bench/loom/w4rp.lua
 W5 raw lua bench/raw/w5.lua
 W5 loom lua bench/loom/w5.lua
 W5 luv $lv bench/luv/w5.lua
@@ -128,7 +130,9 @@ CHAN raw lua bench/raw/chan.lua
 CHAN loom lua bench/loom/chan.lua
 LOCK raw lua bench/raw/lock.lua
 LOCK loom lua bench/loom/lock.lua
+W7 c bin $BIN/w7
 W7 loom lua bench/loom/w7.lua
+W7 luv $lv bench/luv/w7.lua
 EOF
 }
 
@@ -187,7 +191,7 @@ report() {
     }
   }
   END {
-    split("W1 W1S W2 W3 W4 W4T W5 W6 CHAN LOCK W7", order, " ")
+    split("W1 W1S W2 W3 W4 W4T W4R W5 W6 CHAN LOCK W7", order, " ")
     T["W1"] = "W1 spawn-join, cold (all N tasks alive at once)"
     M["W1"] = "ms";   D["W1"] = "lower"; L["W1"] = "raw"; G["W1"] = "<= 1.0"
     T["W1S"] = "W1S spawn-join, steady (rounds of 1000 tasks; N in all)"
@@ -208,9 +212,11 @@ report() {
     M["LOCK"] = "hps"; D["LOCK"] = "higher"; L["LOCK"] = "raw"; G["LOCK"] = ""
     T["W4T"] = "W4T loopback echo over TLS 1.3 (round trips per second; limit: the same over plain TCP)"
     M["W4T"] = "rtps"; D["W4T"] = "higher"; L["W4T"] = "tcp"; G["W4T"] = ""
-    T["W7"] = "W7 to_thread round trip (microseconds; us_conc: 8 tasks at once)"
-    M["W7"] = "us"; D["W7"] = "lower"; L["W7"] = "none"; G["W7"] = ""
-    for (o = 1; o <= 11; o++) {
+    T["W4R"] = "W4R loopback echo, 2 reuseport server processes (round trips per second; limit: 1 process)"
+    M["W4R"] = "rtps"; D["W4R"] = "higher"; L["W4R"] = "p1"; G["W4R"] = ""
+    T["W7"] = "W7 to_thread round trip (microseconds; us_conc: 8 callers at once; limit: uv_queue_work in C; luv: uv.new_work)"
+    M["W7"] = "us"; D["W7"] = "lower"; L["W7"] = "c"; G["W7"] = ""
+    for (o = 1; o <= 12; o++) {
       w = order[o]
       if (impls[w] == "") continue
       m = M[w]; lim = L[w]

@@ -125,7 +125,7 @@ static void put_paths(lua_State *L, loom_job *job) {
 /* [-0, +0, v] loom.thread_limit (the field of the loaded `loom` table),
 ** or the default when there is none. */
 static int read_limit(lua_State *L) {
-  int limit = loom__thread_default_limit(), top = lua_gettop(L);
+  int limit = 0, top = lua_gettop(L);
   lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);
   if (lua_getfield(L, -1, "loom") == LUA_TTABLE &&
       lua_getfield(L, -1, "thread_limit") != LUA_TNIL) {
@@ -142,7 +142,8 @@ static int read_limit(lua_State *L) {
     }
   }
   lua_settop(L, top);
-  return limit;
+  /* The default (a system call) only when loom.thread_limit is unset. */
+  return limit > 0 ? limit : loom__thread_default_limit();
 }
 
 /* [-0, +n, e] Push the results of the delivered job of 'box' (or raise
