@@ -570,10 +570,6 @@ describe("loom.dump_on_signal", function()
                      S.catch(loom.dump_on_signal, "SIGINT"))
       assert.matches("bad argument #1 to 'loom.dump_on_signal' %(unknown signal",
                      S.catch(loom.dump_on_signal, "SIGNOPE"))
-      local code, out = S.run_lua([[require "loom"; print("loaded")]])
-      assert.equal(0, code)
-      local _, out2 = S.run_lua([[require "loom"; print("loaded")]])
-      assert.matches("loaded", out .. out2)
     end)
 
   it("a bad LOOM_DUMP_SIGNAL is reported, not fatal", function()
@@ -699,5 +695,15 @@ describe("the deadlock error", function()
     assert.matches("\n\ttask 'joiner' waiting for join stuck %(spawned at "
                    .. lines.j:gsub("%p", "%%%0") .. "%)", e)
     assert.matches("\n\ttask 'task%-%d+' waiting for group %(2 running%)", e)
+  end)
+end)
+
+describe("loom.format_tree", function()
+  it("refuses what is not a tree, with an argument error", function()
+    assert.matches("bad argument #1 to 'format_tree' %(table expected",
+                   S.catch(loom.format_tree, 5))
+    local e = S.catch(function() loom.format_tree({ children = { 1 } }) end)
+    assert.matches("introspect_spec.lua:%d+: bad argument #1 to "
+                   .. "'format_tree' %(a node is a number", e)
   end)
 end)

@@ -64,13 +64,14 @@ static int blame_level(lua_State *L) {
   return level;
 }
 
-/* [-0, +(0|1), m] Is the function of 'ar' a field of a loaded module?
+/* [-0, +(0|1), m] Is the function of 'ar' (a frame of any thread of L's
+** state) a field of a loaded module?
 ** Pushes its name and returns 1 if so, else pushes nothing and returns 0
 ** (what luaL_argerror does for a function without a name). A function
 ** of loom is in several modules (loom.semaphore, loom.core and loom
 ** itself): the name the user knows wins: a field of `_G` or of `loom`
 ** first, then the shortest ("loom.fs.stat", not "loom.core.fs_stat"). */
-static int push_global_name(lua_State *L, lua_Debug *ar) {
+int loom__push_global_name(lua_State *L, lua_Debug *ar) {
   int top = lua_gettop(L), found = 0, best_rank = 0;
   size_t best_len = 0;
   if (!lua_checkstack(L, 8)) return 0;
@@ -131,7 +132,7 @@ int loom__argerror(lua_State *L, int arg, const char *extramsg) {
   }
   name = ar.name;
   if (name == NULL)
-    name = push_global_name(L, &ar) ? lua_tostring(L, -1) : "?";
+    name = loom__push_global_name(L, &ar) ? lua_tostring(L, -1) : "?";
   luaL_where(L, level + 1);
   lua_pushfstring(L, "bad argument #%d to '%s' (%s)", arg, name, extramsg);
   lua_concat(L, 2);

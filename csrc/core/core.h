@@ -369,6 +369,7 @@ int loom__misuse_error(lua_State *L, const char *fmt, ...);
 int loom__loom_frame(lua_State *L, const lua_Debug *ar);
 /* [-0, +0, -] The level of the first Lua caller outside loom's Lua
 ** modules ("Sl" in 'ar'), or 0. */
+int loom__push_global_name(lua_State *L, lua_Debug *ar);
 int loom__user_level(lua_State *L, lua_Debug *ar);
 /* [-0, +0, v] The error of loom__checkinteger at 'arg'. */
 int loom__integer_error(lua_State *L, int arg);

@@ -24,16 +24,11 @@ void loom__push_waiting(lua_State *L, loom_ctx *ctx, loom_task *t) {
     else lua_pushnil(L);
     return;
   }
-  if (strcmp(t->what, "join") == 0 && t->wait_obj != NULL) {
+  if ((strcmp(t->what, "join") == 0 || strcmp(t->what, "start") == 0) &&
+      t->wait_obj != NULL) {          /* parked in the other's joiners */
     loom_task *u = (loom_task *)((char *)t->wait_obj -
                                  offsetof(loom_task, joiners));
-    lua_pushliteral(L, "join ");
-    loom__push_name(L, ctx, u, 0);
-    lua_concat(L, 2);
-  } else if (strcmp(t->what, "start") == 0 && t->wait_obj != NULL) {
-    loom_task *u = (loom_task *)((char *)t->wait_obj -
-                                 offsetof(loom_task, joiners));
-    lua_pushliteral(L, "start ");
+    lua_pushfstring(L, "%s ", t->what);
     loom__push_name(L, ctx, u, 0);
     lua_concat(L, 2);
   } else if (strcmp(t->what, "group") == 0 && t->wait_obj != NULL) {

@@ -11,8 +11,6 @@
 ** takes it (task.c, loom__push_traceback); a traceback taken over from
 ** another task is already headed ("named").
 */
-#include <string.h>
-
 #include "core.h"
 
 /* {====================================================================
@@ -157,37 +155,6 @@ static int hidden_frame(lua_State *L, loom_ctx *ctx, lua_State *L1,
   return hidden;
 }
 
-/* [-0, +1, m] Push the global name ("string.format", "loom.sleep") of the
-** function of frame 'ar', found in package.loaded as luaL_traceback
-** finds it; returns 0 (pushing nothing) if it has none. */
-static int push_global_name(lua_State *L, lua_Debug *ar) {
-  int top = lua_gettop(L);
-  lua_getinfo(L, "f", ar);                      /* [f] */
-  lua_getfield(L, LUA_REGISTRYINDEX, LUA_LOADED_TABLE);   /* [f loaded] */
-  lua_pushnil(L);
-  while (lua_next(L, top + 2) != 0) {             /* [f loaded mod m] */
-    if (lua_type(L, -2) == LUA_TSTRING && lua_type(L, -1) == LUA_TTABLE) {
-      lua_pushnil(L);
-      while (lua_next(L, -2) != 0) {        /* [f loaded mod m k v] */
-        if (lua_type(L, -2) == LUA_TSTRING && lua_rawequal(L, -1, top + 1)) {
-          const char *mod = lua_tostring(L, -4);
-          if (strcmp(mod, LUA_GNAME) == 0)
-            lua_pushvalue(L, -2);
-          else
-            lua_pushfstring(L, "%s.%s", mod, lua_tostring(L, -2));
-          lua_replace(L, top + 1);
-          lua_settop(L, top + 1);
-          return 1;
-        }
-        lua_pop(L, 1);
-      }
-    }
-    lua_pop(L, 1);
-  }
-  lua_settop(L, top);
-  return 0;
-}
-
 /* [-0, +0, m] Add "file:line: in function 'name'" for frame 'ar' to 'b'
 ** (the words of luaL_traceback). */
 static void add_frame(luaL_Buffer *b, lua_Debug *ar) {
@@ -197,7 +164,7 @@ static void add_frame(luaL_Buffer *b, lua_Debug *ar) {
   else
     lua_pushfstring(L, "\n\t%s:%d: in ", ar->short_src, ar->currentline);
   luaL_addvalue(b);
-  if (push_global_name(L, ar)) {
+  if (loom__push_global_name(L, ar)) {   /* args.c */
     lua_pushfstring(L, "function '%s'", lua_tostring(L, -1));
     lua_remove(L, -2);
   } else if (*ar->namewhat != '\0') {

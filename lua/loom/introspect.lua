@@ -36,8 +36,8 @@ M.tree = core.tree
 
 -- "task-3" or "task-3 'name'".
 local function label(node)
-  local id = node.id and ("task-" .. node.id)
-  if id == nil then return node.name end
+  local id = node.id and ("task-" .. tostring(node.id))
+  if id == nil then return tostring(node.name) end
   if node.name == id then return id end
   return format("%s '%s'", id, node.name)
 end
@@ -101,6 +101,10 @@ local function render(root, now, lines)
     local item = stack[#stack]
     stack[#stack] = nil
     local node, head, indent = item[1], item[2], item[3]
+    if type(node) ~= "table" then
+      util.argerror(1, "format_tree", "a node is a " .. type(node)
+                    .. ", not a table (give loom.tree()'s result)", 3)
+    end
     if node.id then count = count + 1 end
     lines[#lines + 1] = head .. line(node, now)
     local kids = node.children or {}
