@@ -3,7 +3,7 @@
 ** scope deadlines) is an entry of one binary min-heap ordered by
 ** (when, seq), FIFO among equal deadlines; one uv_timer_t is armed for the
 ** earliest (DESIGN.md B11). Queueing a deadline is a heap push, firing
-** it is a pop. The clock is monotonic, read with uv_hrtime (uv_now is
+** it is a pop; clearing one marks its entry dead (see "Clearing"). The clock is monotonic, read with uv_hrtime (uv_now is
 ** cached per loop iteration), or a virtual clock for tests that jumps to
 ** the next deadline as soon as no task is ready (Trio's autojump clock
 ** with threshold 0).
@@ -26,13 +26,13 @@ void loom__timer_init(loom_timer *tm) {
 }
 
 static int entry_less(const loom_heap_entry *a, const loom_heap_entry *b) {
-  if (a->tm->when != b->tm->when) return a->tm->when < b->tm->when;
-  return (int)(a->tm->seq - b->tm->seq) < 0;
+  if (a->when != b->when) return a->when < b->when;
+  return (int)(a->seq - b->seq) < 0;
 }
 
 static void heap_place(loom_ctx *ctx, int i, loom_heap_entry e) {
   ctx->heap[i] = e;
-  e.tm->index = i;
+  if (e.tm != NULL) e.tm->index = i;
 }
 
 static void heap_up(loom_ctx *ctx, int i) {
@@ -60,6 +60,81 @@ static void heap_down(loom_ctx *ctx, int i) {
   heap_place(ctx, i, e);
 }
 
+/* {====================================================================
+** Clearing: dead entries
+** =====================================================================
+** Clearing a timer (a sleep cut short, a scope left before its deadline:
+** the common case of a timeout) only marks its entry dead, O(1); so does
+** cancelling 10^5 sleepers at once. Dead entries keep their keys, so the
+** heap order holds with them in it; whoever reads the earliest deadline
+** first drops the dead ones at the top (heap_top). Dead entries at the end
+** of the array are dropped at once; once they are more than half of the
+** heap (and more than HEAP_MIN_DEAD), or many pile up at the top, the heap
+** is rebuilt without them in O(n): each entry dies once, so the cost stays
+** O(1) per clear, amortised. */
+
+#define HEAP_MIN_DEAD 64
+
+/* Take the top entry off. */
+static void heap_pop(loom_ctx *ctx) {
+  loom_heap_entry last = ctx->heap[--ctx->heap_n];
+  if (ctx->heap_n == 0) return;
+  heap_place(ctx, 0, last);
+  heap_down(ctx, 0);
+}
+
+/* Rebuild the heap from its live entries (Floyd's heapify). */
+static void heap_compact(loom_ctx *ctx) {
+  int i, n = 0;
+  for (i = 0; i < ctx->heap_n; i++)
+    if (ctx->heap[i].tm != NULL) heap_place(ctx, n++, ctx->heap[i]);
+  ctx->heap_n = n;
+  ctx->heap_dead = 0;
+  for (i = n / 2 - 1; i >= 0; i--) heap_down(ctx, i);
+}
+
+/* Drop the dead entries at the end of the array. */
+static void heap_trim(loom_ctx *ctx) {
+  while (ctx->heap_n > 0 && ctx->heap[ctx->heap_n - 1].tm == NULL) {
+    ctx->heap_n--;
+    ctx->heap_dead--;
+  }
+}
+
+/* The earliest live entry, or NULL: dead entries at the top are dropped
+** first (popped one by one, or all at once by a rebuild when they are at
+** least one in 16). */
+static loom_heap_entry *heap_top(loom_ctx *ctx) {
+  while (ctx->heap_n > 0 && ctx->heap[0].tm == NULL) {
+    if (ctx->heap_dead > HEAP_MIN_DEAD && 16 * ctx->heap_dead > ctx->heap_n) {
+      heap_compact(ctx);
+    } else {
+      heap_pop(ctx);
+      ctx->heap_dead--;
+      heap_trim(ctx);
+    }
+  }
+  return ctx->heap_n > 0 ? &ctx->heap[0] : NULL;
+}
+
+/* [-0, +0, -] The number of queued (live) deadlines. */
+int loom__timer_count(loom_ctx *ctx) {
+  return ctx->heap_n - ctx->heap_dead;
+}
+
+/* }==================================================================== */
+
+/* The index of 'fire' in ctx->fires, registered on first use (there is
+** one per layer that queues deadlines). */
+static unsigned fire_id(loom_ctx *ctx, loom_fire_fn fire) {
+  int i;
+  for (i = 0; i < ctx->nfires; i++)
+    if (ctx->fires[i] == fire) return (unsigned)i;
+  if (ctx->nfires == LOOM_MAX_FIRES) abort();   /* a fixed set: cannot be */
+  ctx->fires[ctx->nfires] = fire;
+  return (unsigned)ctx->nfires++;
+}
+
 /* [-0, +0, e] Queue 'tm' for 'when' (or move it there); when it passes,
 ** 'fire' runs (after the entry left the heap). */
 void loom__timer_set(lua_State *L, loom_ctx *ctx, loom_timer *tm,
@@ -73,21 +148,31 @@ void loom__timer_set(lua_State *L, loom_ctx *ctx, loom_timer *tm,
   tm->when = when;
   tm->seq = ctx->heap_seq++;
   if (tm->index >= 0) {
-    ctx->heap[tm->index].fire = fire;
+    loom_heap_entry *q = &ctx->heap[tm->index];
+    q->when = when;
+    q->seq = tm->seq;
+    q->fire = fire_id(ctx, fire);
     heap_up(ctx, tm->index);
     heap_down(ctx, tm->index);
     return;
   }
   if (ctx->heap_n == ctx->heap_cap) {
     int cap = ctx->heap_cap ? 2 * ctx->heap_cap : 64;
-    loom_heap_entry *nh = (loom_heap_entry *)realloc(
-        ctx->heap, (size_t)cap * sizeof(*nh));
+    loom_heap_entry *nh;
+    if (ctx->heap_dead > 0) {   /* room without growing */
+      heap_compact(ctx);
+      if (ctx->heap_n < ctx->heap_cap) goto place;
+    }
+    nh = (loom_heap_entry *)realloc(ctx->heap, (size_t)cap * sizeof(*nh));
     if (nh == NULL) luaL_error(L, "loom: out of memory (timer heap)");
     ctx->heap = nh;
     ctx->heap_cap = cap;
   }
+place:
+  e.when = when;
+  e.seq = tm->seq;
   e.tm = tm;
-  e.fire = fire;
+  e.fire = fire_id(ctx, fire);
   heap_place(ctx, ctx->heap_n++, e);
   heap_up(ctx, tm->index);
 }
@@ -95,41 +180,46 @@ void loom__timer_set(lua_State *L, loom_ctx *ctx, loom_timer *tm,
 /* [-0, +0, -] Take 'tm' off the heap if it is queued. */
 void loom__timer_clear(loom_ctx *ctx, loom_timer *tm) {
   int i = tm->index;
-  loom_heap_entry last;
   if (i < 0) return;
   tm->index = -1;
-  last = ctx->heap[--ctx->heap_n];
-  if (last.tm == tm) return;
-  heap_place(ctx, i, last);
-  heap_up(ctx, i);
-  heap_down(ctx, last.tm->index);
+  ctx->heap[i].tm = NULL;
+  ctx->heap_dead++;
+  if (i == ctx->heap_n - 1) {
+    heap_trim(ctx);
+  } else if (ctx->heap_dead > HEAP_MIN_DEAD &&
+             2 * ctx->heap_dead > ctx->heap_n) {
+    heap_compact(ctx);
+  }
 }
 
 /* [-0, +0, -] Fire every entry that is due, earliest first. Pure C. */
 static void clock_fire(loom_ctx *ctx) {
   double now = loom__now(ctx);
-  while (ctx->heap_n > 0 && ctx->heap[0].tm->when <= now) {
-    loom_heap_entry e = ctx->heap[0];
+  loom_heap_entry *top;
+  while ((top = heap_top(ctx)) != NULL && top->when <= now) {
+    loom_heap_entry e = *top;
     loom__timer_clear(ctx, e.tm);
-    e.fire(ctx, e.tm);
+    ctx->fires[e.fire](ctx, e.tm);
   }
 }
 
 /* [-0, +0, -] At a checkpoint: a deadline that has passed counts even if
-** the timer has not fired yet. */
+** the timer has not fired yet. (A dead top is earlier than every live
+** entry: when it has not passed, nothing has.) */
 void loom__clock_due(loom_ctx *ctx) {
-  if (ctx->heap_n > 0 && ctx->heap[0].tm->when <= loom__now(ctx))
+  if (ctx->heap_n > 0 && ctx->heap[0].when <= loom__now(ctx))
     clock_fire(ctx);
 }
 
 static void on_timer(uv_timer_t *h) {
   loom_ctx *ctx = (loom_ctx *)h->data;
+  loom_heap_entry *top;
   if (ctx->closing) return;
   ctx->timer_on = 0;
   ctx->timer_due = HUGE_VAL;
-  if (ctx->virtual_clock && ctx->ready_head == NULL && ctx->heap_n > 0 &&
-      ctx->heap[0].tm->when > ctx->vnow)
-    ctx->vnow = ctx->heap[0].tm->when;  /* every task is blocked: jump */
+  if (ctx->virtual_clock && ctx->ready_head == NULL &&
+      (top = heap_top(ctx)) != NULL && top->when > ctx->vnow)
+    ctx->vnow = top->when;  /* every task is blocked: jump */
   clock_fire(ctx);
   loom__clock_sync(ctx);
 }
@@ -139,8 +229,9 @@ static void on_timer(uv_timer_t *h) {
 void loom__clock_sync(loom_ctx *ctx) {
   double due, delta;
   uint64_t ms;
+  loom_heap_entry *top;
   if (!ctx->sched_ready || ctx->closing) return;
-  if (ctx->heap_n == 0) {
+  if ((top = heap_top(ctx)) == NULL) {
     if (ctx->timer_on) {
       uv_timer_stop(&ctx->h.timer);
       ctx->timer_on = 0;
@@ -148,7 +239,7 @@ void loom__clock_sync(loom_ctx *ctx) {
     }
     return;
   }
-  due = ctx->heap[0].tm->when;
+  due = top->when;
   if (ctx->virtual_clock) {
     /* Jump only once no task is ready; the scheduler syncs again after
     ** each pass. (Re-arming at 0 ms while tasks are ready would make
@@ -186,7 +277,8 @@ static int l_now(lua_State *L) {
 static int l_set_virtual_clock(lua_State *L) {
   loom_ctx *ctx = loom_ctxup(L);
   int on = lua_toboolean(L, 1);
-  if (ctx->ntasks > 0 || ctx->running || ctx->heap_n > 0)
+  if (ctx->ntasks > 0 || ctx->running ||
+      loom__timer_count(ctx) > 0)
     return luaL_error(L, "loom: the clock can only be changed while no "
                       "task exists");
   if (on && !ctx->virtual_clock) ctx->vnow = (double)uv_hrtime() / 1e9;

@@ -90,11 +90,18 @@ struct loom_timer {
   int index;       /* position in ctx->heap, or -1 when not queued */
 };
 
-/* An entry of the deadline heap: the timer and what its expiry does. */
+/* An entry of the deadline heap: its key (a copy of the timer's, so that
+** ordering never reads the timer), the timer, and what its expiry does.
+** A cleared timer's entry stays where it is with tm = NULL (dead) until
+** it reaches the top or the heap is compacted (clock.c). */
 typedef struct loom_heap_entry {
+  double when;
   loom_timer *tm;
-  loom_fire_fn fire;
+  unsigned seq;
+  unsigned fire;    /* index in ctx->fires (24 bytes an entry, not 32) */
 } loom_heap_entry;
+
+#define LOOM_MAX_FIRES 8   /* distinct fire functions (sleep, scope) */
 
 /* A FIFO wait queue of tasks ("parking lot"), linked through task->next. */
 struct loom_lot {
@@ -282,7 +289,10 @@ struct loom_ctx {
   loom_task *current;     /* task being resumed, or NULL */
   loom_task *ready_head, *ready_tail;
   loom_heap_entry *heap;
-  int heap_n, heap_cap;
+  int heap_n, heap_cap;   /* entries, dead ones included */
+  int heap_dead;          /* entries of cleared timers (clock.c) */
+  loom_fire_fn fires[LOOM_MAX_FIRES];  /* what heap entries' expiry does */
+  int nfires;
   unsigned heap_seq;
   double timer_due;       /* when the uv timer is armed for; HUGE_VAL none */
   int virtual_clock;
@@ -481,6 +491,7 @@ void loom__timer_init(loom_timer *tm);
 void loom__timer_set(lua_State *L, loom_ctx *ctx, loom_timer *tm,
                      double when, loom_fire_fn fire);
 void loom__timer_clear(loom_ctx *ctx, loom_timer *tm);
+int loom__timer_count(loom_ctx *ctx);
 void loom__clock_sync(loom_ctx *ctx);
 void loom__clock_due(loom_ctx *ctx);
 void loom__clock_init(loom_ctx *ctx);

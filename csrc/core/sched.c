@@ -462,8 +462,10 @@ static int l_stats(lua_State *L) {
   lua_createtable(L, 0, 6);
   lua_pushinteger(L, ctx->ntasks);
   lua_setfield(L, -2, "tasks");
-  lua_pushinteger(L, ctx->heap_n);
+  lua_pushinteger(L, loom__timer_count(ctx));
   lua_setfield(L, -2, "timers");
+  lua_pushinteger(L, ctx->heap_n);     /* dead entries included (clock.c) */
+  lua_setfield(L, -2, "timer_entries");
   loom__pushref(L, ctx, ctx->r_anchor);
   lua_pushnil(L);
   while (lua_next(L, -2) != 0) {
