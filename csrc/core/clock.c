@@ -156,19 +156,17 @@ void loom__timer_set(lua_State *L, loom_ctx *ctx, loom_timer *tm,
     heap_down(ctx, tm->index);
     return;
   }
+  if (ctx->heap_n == ctx->heap_cap && ctx->heap_dead > 0 &&
+      4 * ctx->heap_dead >= ctx->heap_n)
+    heap_compact(ctx);          /* a quarter is dead: room without growing */
   if (ctx->heap_n == ctx->heap_cap) {
     int cap = ctx->heap_cap ? 2 * ctx->heap_cap : 64;
-    loom_heap_entry *nh;
-    if (ctx->heap_dead > 0) {   /* room without growing */
-      heap_compact(ctx);
-      if (ctx->heap_n < ctx->heap_cap) goto place;
-    }
-    nh = (loom_heap_entry *)realloc(ctx->heap, (size_t)cap * sizeof(*nh));
+    loom_heap_entry *nh =
+        (loom_heap_entry *)realloc(ctx->heap, (size_t)cap * sizeof(*nh));
     if (nh == NULL) luaL_error(L, "loom: out of memory (timer heap)");
     ctx->heap = nh;
     ctx->heap_cap = cap;
   }
-place:
   e.when = when;
   e.seq = tm->seq;
   e.tm = tm;
