@@ -171,8 +171,10 @@ demo: packages
 # plot, build/bench/scaling.png; BENCHMARKS.md says how to read them.
 bench: bench-packages
 	@$(MAKE) --no-print-directory all
-	@sh bench/run.sh
-	@BENCH_SCALE=1 sh bench/run.sh
+	@mkdir -p build/bench
+	@{ sh bench/run.sh && BENCH_SCALE=1 sh bench/run.sh; echo $$? \
+	  >build/bench/last-run.rc; } 2>&1 | tee build/bench/last-run.txt
+	@exit "$$(cat build/bench/last-run.rc)"
 
 # make stress: 10^5 random task trees (spec/lib/treegen.lua) and the soak
 # test (spec/stress/soak.lua); see README, "Reliability tests".

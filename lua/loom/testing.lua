@@ -29,8 +29,10 @@ function M.run(fn, ...)
 end
 
 --- Counters of the native core: live tasks, queued timers, anchors.
--- @treturn table the counters `tasks`, `timers`, `anchors`, `stashed`,
--- and the booleans `tree_empty`, `ready_empty`
+-- @treturn table the counters `tasks`, `timers` (queued deadlines),
+-- `timer_entries` (entries of the deadline heap, cleared ones not yet
+-- dropped included), `anchors`, `pooled`, `stashed`, and the booleans
+-- `tree_empty`, `ready_empty`
 function M.stats()
   return core.stats()
 end
