@@ -47,7 +47,9 @@ describe("the deadline heap", function()
       return a < b
     end)
     assert.same(expect, woke)
-    for i = 1, n do assert.equal(cancelled[i] == true, tasks[i]:cancelled()) end
+    for i = 1, n do
+      assert.equal(cancelled[i] == true, tasks[i]:cancelled())
+    end
     assert.equal(0, testing.stats().timers)
     assert.equal(0, testing.stats().timer_entries)
   end))

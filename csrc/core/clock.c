@@ -3,10 +3,11 @@
 ** scope deadlines) is an entry of one binary min-heap ordered by
 ** (when, seq), FIFO among equal deadlines; one uv_timer_t is armed for the
 ** earliest (DESIGN.md B11). Queueing a deadline is a heap push, firing
-** it is a pop; clearing one marks its entry dead (see "Clearing"). The clock is monotonic, read with uv_hrtime (uv_now is
-** cached per loop iteration), or a virtual clock for tests that jumps to
-** the next deadline as soon as no task is ready (Trio's autojump clock
-** with threshold 0).
+** it is a pop, clearing it marks its entry dead (see "Clearing"). The
+** clock is monotonic, read with uv_hrtime (uv_now is cached per loop
+** iteration), or a virtual clock for tests that jumps to the next
+** deadline as soon as no task is ready (Trio's autojump clock with
+** threshold 0).
 **
 ** The clock knows nothing of what a deadline means: each heap entry
 ** carries the fire function of the layer that queued it (sleep.c wakes a
@@ -21,7 +22,6 @@
 /* [-0, +0, -] Initialise a timer that is not queued. */
 void loom__timer_init(loom_timer *tm) {
   tm->when = HUGE_VAL;
-  tm->seq = 0;
   tm->index = -1;
 }
 
@@ -146,11 +146,10 @@ void loom__timer_set(lua_State *L, loom_ctx *ctx, loom_timer *tm,
     return;
   }
   tm->when = when;
-  tm->seq = ctx->heap_seq++;
   if (tm->index >= 0) {
     loom_heap_entry *q = &ctx->heap[tm->index];
     q->when = when;
-    q->seq = tm->seq;
+    q->seq = ctx->heap_seq++;
     q->fire = fire_id(ctx, fire);
     heap_up(ctx, tm->index);
     heap_down(ctx, tm->index);
@@ -168,7 +167,7 @@ void loom__timer_set(lua_State *L, loom_ctx *ctx, loom_timer *tm,
     ctx->heap_cap = cap;
   }
   e.when = when;
-  e.seq = tm->seq;
+  e.seq = ctx->heap_seq++;
   e.tm = tm;
   e.fire = fire_id(ctx, fire);
   heap_place(ctx, ctx->heap_n++, e);
@@ -275,10 +274,10 @@ static int l_now(lua_State *L) {
 static int l_set_virtual_clock(lua_State *L) {
   loom_ctx *ctx = loom_ctxup(L);
   int on = lua_toboolean(L, 1);
-  if (ctx->ntasks > 0 || ctx->running ||
-      loom__timer_count(ctx) > 0)
+  if (ctx->ntasks > 0 || ctx->running || loom__timer_count(ctx) > 0)
     return luaL_error(L, "loom: the clock can only be changed while no "
                       "task exists");
+  ctx->heap_n = ctx->heap_dead = 0;  /* no dead key of the other clock */
   if (on && !ctx->virtual_clock) ctx->vnow = (double)uv_hrtime() / 1e9;
   ctx->virtual_clock = on;
   return 0;

@@ -82,11 +82,10 @@ typedef int (*loom_abort_fn)(loom_ctx *ctx, loom_task *t);
 ** registered with the timer entry by the layer that queued it. Pure C. */
 typedef void (*loom_fire_fn)(loom_ctx *ctx, loom_timer *tm);
 
-/* A deadline; while queued it is an entry of ctx->heap, ordered by
-** (when, seq). */
+/* A deadline; while queued it has an entry in ctx->heap, which carries
+** the key (when, FIFO number) the heap is ordered by. */
 struct loom_timer {
   double when;     /* absolute time on loom.now()'s clock; HUGE_VAL = none */
-  unsigned seq;    /* FIFO among equal deadlines */
   int index;       /* position in ctx->heap, or -1 when not queued */
 };
 
@@ -97,7 +96,7 @@ struct loom_timer {
 typedef struct loom_heap_entry {
   double when;
   loom_timer *tm;
-  unsigned seq;
+  unsigned seq;     /* FIFO among equal deadlines */
   unsigned fire;    /* index in ctx->fires (24 bytes an entry, not 32) */
 } loom_heap_entry;
 
@@ -377,9 +376,12 @@ int loom__error(lua_State *L, const char *fmt, ...);
 int loom__misuse_error(lua_State *L, const char *fmt, ...);
 /* [-0, +0, -] Is frame 'ar' ("S" filled) in one of loom's Lua modules? */
 int loom__loom_frame(lua_State *L, const lua_Debug *ar);
+/* [-0, +(0|1), m] Push the name under which the function of 'ar' is a
+** field of a loaded module ("loom.sleep"); returns 0, pushing nothing, if
+** it is none. */
+int loom__push_global_name(lua_State *L, lua_Debug *ar);
 /* [-0, +0, -] The level of the first Lua caller outside loom's Lua
 ** modules ("Sl" in 'ar'), or 0. */
-int loom__push_global_name(lua_State *L, lua_Debug *ar);
 int loom__user_level(lua_State *L, lua_Debug *ar);
 /* [-0, +0, v] The error of loom__checkinteger at 'arg'. */
 int loom__integer_error(lua_State *L, int arg);
