@@ -85,6 +85,31 @@ describe("t.spawned_at", function()
       l:close()
     end))
 
+  it("names each chunk when spawns alternate between chunks, and a chunk "
+     .. "whose source's address a collected one had", S.async(function()
+    local function spawner(name)           -- a chunk that spawns on line 2
+      return assert(load("local g = ...\nreturn g:spawn(function() end)",
+                         "=" .. name))
+    end
+    loom.with_group(function(g)
+      local a, b = spawner("chunk_a"), spawner("chunk_b")
+      for _ = 1, 3 do
+        assert.equal("chunk_a:2", a(g).spawned_at)
+        assert.equal("chunk_b:2", b(g).spawned_at)
+        assert.equal(here(), g:spawn(function() end).spawned_at)
+      end
+      -- Each chunk dies before the next is made; its long (not interned)
+      -- name is freed, and the next one's name may take its address.
+      for i = 1, 100 do
+        local f = spawner(i .. "_" .. string.rep("x", 150))
+        local src = debug.getinfo(f, "S").short_src
+        assert.equal(src .. ":2", f(g).spawned_at)
+        f = nil -- luacheck: ignore 311
+        collectgarbage()
+      end
+    end)
+  end))
+
   it("is nil with loom.configure{ spawn_sites = false }", S.async(function()
     loom.configure{ spawn_sites = false }
     local ok, t = pcall(loom.with_group, function(g)

@@ -316,7 +316,9 @@ struct loom_ctx {
   int r_names;            /* weak: task -> name */
   int r_task_mt;
   int r_task_main, r_msgh;
-  int r_sites;            /* function -> its short source (task.c, weak) */
+  int r_sites;            /* short sources kept for t.spawned_at (task.c) */
+  const char *site_source;  /* the last spawn site's chunk (its source) */
+  const char *site_src;   /* and its kept short source name */
   int spawn_sites;        /* record t.spawned_at (loom.configure) */
   int full_tracebacks;    /* keep loom's frames (loom.configure) */
   int pool[LOOM_POOL_MAX];  /* anchor slots holding reset coroutines of
@@ -435,6 +437,7 @@ void loom__pushref(lua_State *L, loom_ctx *ctx, int ref);
 int loom__anchor_slot(loom_ctx *ctx);
 int loom__anchor(lua_State *L, loom_ctx *ctx);
 void loom__unanchor(lua_State *L, loom_ctx *ctx, int ref);
+void loom__anchor_free_slot(loom_ctx *ctx, int ref);
 void loom__release_later(loom_ctx *ctx, int ref);
 void loom__release_now(lua_State *L, loom_ctx *ctx);
 void loom__setfuncs(lua_State *L, loom_ctx *ctx, const luaL_Reg *l);

@@ -85,56 +85,51 @@ static int task_main(lua_State *co) {
 ** =====================================================================
 ** t.spawned_at is the line of the call that created the task: the first
 ** Lua caller outside loom's own Lua modules (so a task spawned by
-** `l:serve` gets the user's line), and its chunk's source name. Finding
-** a function's source costs far more than its current line, so the
-** context caches it per function (ctx->r_sites, weak keys: function ->
-** its short source name, or true for a function of loom's modules); the
-** strings themselves are kept for good in the same table (string ->
-** string), since a task's record points into one after its function has
-** gone. */
+** `l:serve` gets the user's line), and its chunk's short source name. The
+** record points at a copy of that name which the context keeps for good
+** (ctx->r_sites, string -> the same string), since a task outlives its
+** spawner's function. One spawn site after another usually comes from the
+** same chunk, so the context remembers the last one (its source's address
+** and kept name): when both match, neither the check for a loom frame nor
+** the table is needed. The name is compared too, since a collected chunk's
+** source string may leave its address to another; a loom module is never
+** collected, so a remembered user chunk cannot turn into one. */
+
+/* [-0, +0, m] The kept copy of the short source name 's'. */
+static const char *kept_source(lua_State *L, loom_ctx *ctx, const char *s) {
+  const char *kept;
+  int top = lua_gettop(L);
+  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->r_sites);           /* [sites] */
+  lua_pushstring(L, s);
+  lua_pushvalue(L, -1);
+  if (lua_rawget(L, -3) != LUA_TSTRING) {           /* [sites s kept?] */
+    lua_pop(L, 1);
+    lua_pushvalue(L, -1);
+    lua_pushvalue(L, -1);
+    lua_rawset(L, -4);                                  /* sites[s] = s */
+  }
+  kept = lua_tostring(L, -1);       /* the table keeps it: see above */
+  lua_settop(L, top);
+  return kept;
+}
 
 /* [-0, +0, m] Record where 't' is being spawned from. */
 static void task_site(lua_State *L, loom_ctx *ctx, loom_task *t) {
   lua_Debug ar;
-  int level, sites = lua_gettop(L) + 1;
-  lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->r_sites);          /* [sites] */
+  int level;
   for (level = 1; lua_getstack(L, level, &ar); level++) {
-    lua_getinfo(L, "fl", &ar);                          /* [sites fn] */
-    if (ar.currentline <= 0) {               /* C, or no line info */
-      lua_pop(L, 1);
-      continue;
+    lua_getinfo(L, "Sl", &ar);
+    if (ar.currentline <= 0) continue;            /* C, or no line info */
+    if (ar.source != ctx->site_source || ctx->site_src == NULL ||
+        strcmp(ar.short_src, ctx->site_src) != 0) {
+      if (loom__loom_frame(L, &ar)) continue;    /* a loom frame: go up */
+      ctx->site_src = kept_source(L, ctx, ar.short_src);
+      ctx->site_source = ar.source;
     }
-    lua_pushvalue(L, -1);
-    if (lua_rawget(L, sites) == LUA_TNIL) {         /* [sites fn v] */
-      lua_pop(L, 1);
-      lua_pushvalue(L, -1);
-      lua_getinfo(L, ">S", &ar);                        /* [sites fn] */
-      if (loom__loom_frame(L, &ar)) {
-        lua_pushboolean(L, 1);
-      } else {
-        lua_pushstring(L, ar.short_src);
-        lua_pushvalue(L, -1);
-        if (lua_rawget(L, sites) == LUA_TSTRING) {  /* the kept copy */
-          lua_replace(L, -2);
-        } else {
-          lua_pop(L, 1);
-          lua_pushvalue(L, -1);
-          lua_pushvalue(L, -1);
-          lua_rawset(L, sites);                 /* sites[s] = s */
-        }
-      }
-      lua_pushvalue(L, -2);
-      lua_pushvalue(L, -2);
-      lua_rawset(L, sites);                     /* sites[fn] = s | true */
-    }                                               /* [sites fn v] */
-    if (lua_type(L, -1) == LUA_TSTRING) {
-      t->src = lua_tostring(L, -1);
-      t->line = ar.currentline;
-      break;
-    }
-    lua_pop(L, 2);                         /* a loom frame: go on up */
+    t->src = ctx->site_src;
+    t->line = ar.currentline;
+    return;
   }
-  lua_settop(L, sites - 1);
 }
 
 /* [-0, +1, m] Push t.spawned_at, "file:line" (the file as Lua's
@@ -383,8 +378,11 @@ void loom__task_settle(lua_State *L, loom_ctx *ctx, loom_task *t) {
     ctx->pool[ctx->pool_n++] = t->ref;
     lua_pop(L, 2);
   } else {
-    lua_pop(L, 3);
-    loom__unanchor(L, ctx, t->ref);
+    lua_pop(L, 2);
+    lua_pushnil(L);
+    lua_rawseti(L, -2, t->ref);                /* anchors[ref] = nil */
+    lua_pop(L, 1);
+    loom__anchor_free_slot(ctx, t->ref);
   }
   t->ref = LUA_NOREF;
 }
@@ -606,10 +604,6 @@ void loom__task_open(lua_State *L, loom_ctx *ctx) {
   lua_setmetatable(L, -2);
   ctx->r_names = luaL_ref(L, LUA_REGISTRYINDEX);
   lua_newtable(L);                      /* the spawn sites' sources */
-  lua_createtable(L, 0, 1);
-  lua_pushliteral(L, "k");
-  lua_setfield(L, -2, "__mode");
-  lua_setmetatable(L, -2);
   ctx->r_sites = luaL_ref(L, LUA_REGISTRYINDEX);
   ctx->spawn_sites = 1;
   loom__class_open(L, ctx, &task_class);
