@@ -1,6 +1,6 @@
 /*
 ** clock.c: loom's clock and its one timer. Every deadline (sleeps and
-** scope deadlines) is an entry of one binary min-heap ordered by
+** scope deadlines) is an entry of one (4-ary) min-heap ordered by
 ** (when, seq), FIFO among equal deadlines; one uv_timer_t is armed for the
 ** earliest (DESIGN.md B11). Queueing a deadline is a heap push, firing
 ** it is a pop, clearing it marks its entry dead (see "Clearing"). The
@@ -35,10 +35,16 @@ static void heap_place(loom_ctx *ctx, int i, loom_heap_entry e) {
   if (e.tm != NULL) e.tm->index = i;
 }
 
+/* The heap is 4-ary: half the levels of a binary heap, so a pop moves
+** half as many entries (each move also writes the moved timer's index,
+** a cache miss into a task record far away), and the children compared at
+** each level are adjacent in memory. */
+#define HEAP_D 4
+
 static void heap_up(loom_ctx *ctx, int i) {
   loom_heap_entry e = ctx->heap[i];
   while (i > 0) {
-    int p = (i - 1) / 2;
+    int p = (i - 1) / HEAP_D;
     if (!entry_less(&e, &ctx->heap[p])) break;
     heap_place(ctx, i, ctx->heap[p]);
     i = p;
@@ -50,12 +56,14 @@ static void heap_down(loom_ctx *ctx, int i) {
   loom_heap_entry e = ctx->heap[i];
   int n = ctx->heap_n;
   for (;;) {
-    int c = 2 * i + 1;
+    int c = HEAP_D * i + 1, end = c + HEAP_D, best = c, j;
     if (c >= n) break;
-    if (c + 1 < n && entry_less(&ctx->heap[c + 1], &ctx->heap[c])) c++;
-    if (!entry_less(&ctx->heap[c], &e)) break;
-    heap_place(ctx, i, ctx->heap[c]);
-    i = c;
+    if (end > n) end = n;
+    for (j = c + 1; j < end; j++)
+      if (entry_less(&ctx->heap[j], &ctx->heap[best])) best = j;
+    if (!entry_less(&ctx->heap[best], &e)) break;
+    heap_place(ctx, i, ctx->heap[best]);
+    i = best;
   }
   heap_place(ctx, i, e);
 }
@@ -90,7 +98,7 @@ static void heap_compact(loom_ctx *ctx) {
     if (ctx->heap[i].tm != NULL) heap_place(ctx, n++, ctx->heap[i]);
   ctx->heap_n = n;
   ctx->heap_dead = 0;
-  for (i = n / 2 - 1; i >= 0; i--) heap_down(ctx, i);
+  for (i = (n - 2) / HEAP_D; i >= 0 && n > 1; i--) heap_down(ctx, i);
 }
 
 /* Drop the dead entries at the end of the array. */

@@ -465,6 +465,8 @@ extern const char loom__token;
 loom_task *loom__running(lua_State *L, loom_ctx *ctx);
 int loom__suspend(lua_State *L, loom_task *t, loom_abort_fn abort,
                   void *wait_obj, lua_KFunction k);
+int loom__suspend_since(lua_State *L, loom_task *t, loom_abort_fn abort,
+                        void *wait_obj, lua_KFunction k, double since);
 void loom__enqueue(loom_ctx *ctx, loom_task *t);
 void loom__wake(loom_ctx *ctx, loom_task *t, int reason);
 void loom__ready_kick(loom_ctx *ctx);

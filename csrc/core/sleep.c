@@ -32,16 +32,19 @@ static int sleep_abort(loom_ctx *ctx, loom_task *t) {
   return LOOM_ABORT_SUCCEEDED;
 }
 
-/* [-0, +0, y] Suspend 't' until 'when' (it has passed the checkpoint). */
+/* [-0, +0, y] Suspend 't' until 'when' (it has passed the checkpoint);
+** 'now' is the clock, just read (once per sleep: each read is a system
+** clock call). */
 static int sleep_until(lua_State *L, loom_ctx *ctx, loom_task *t,
-                       double when) {
-  if (when <= loom__now(ctx)) return loom__yield_now(L, ctx, t);
+                       double when, double now) {
+  if (when <= now) return loom__yield_now(L, ctx, t);
   loom__waiting(t, "sleep");
   if (when == HUGE_VAL)   /* forever: only a cancellation wakes it */
-    return loom__suspend(L, t, sleep_abort, NULL, k_slept);
+    return loom__suspend_since(L, t, sleep_abort, NULL, k_slept, now);
   loom__timer_set(L, ctx, &t->root.timer, when, sleep_fire);
   loom__clock_sync(ctx);
-  return loom__suspend(L, t, sleep_abort, &t->root.timer, k_slept);
+  return loom__suspend_since(L, t, sleep_abort, &t->root.timer, k_slept,
+                             now);
 }
 
 /* [-0, +0, v] The duration or time at 'idx': a number, not NaN. */
@@ -58,15 +61,18 @@ static int l_sleep(lua_State *L) {
   loom_ctx *ctx = loom_ctxup(L);
   double d = check_seconds(L, 1);
   loom_task *t = loom__checkpoint_enter(L, ctx);
+  double now;
   if (d <= 0) return loom__yield_now(L, ctx, t);
-  return sleep_until(L, ctx, t, loom__now(ctx) + d);
+  now = loom__now(ctx);
+  return sleep_until(L, ctx, t, now + d, now);
 }
 
 /* [-1, +0, y] Checkpoint. loom.sleep_until(when) */
 static int l_sleep_until(lua_State *L) {
   loom_ctx *ctx = loom_ctxup(L);
   double when = check_seconds(L, 1);
-  return sleep_until(L, ctx, loom__checkpoint_enter(L, ctx), when);
+  loom_task *t = loom__checkpoint_enter(L, ctx);
+  return sleep_until(L, ctx, t, when, loom__now(ctx));
 }
 
 static const luaL_Reg sleep_funcs[] = {

@@ -42,9 +42,19 @@ loom_task *loom__running(lua_State *L, loom_ctx *ctx) {
 ** context). */
 int loom__suspend(lua_State *L, loom_task *t, loom_abort_fn abort,
                   void *wait_obj, lua_KFunction k) {
+  double since = t->since;
+  if (t->state == TS_RUNNING && t->what != NULL)
+    since = loom__now(loom_ctxup(L));
+  return loom__suspend_since(L, t, abort, wait_obj, k, since);
+}
+
+/* [-0, +0, y] loom__suspend for a caller that has just read the clock:
+** 'since' is when the wait began (saves reading it again). */
+int loom__suspend_since(lua_State *L, loom_task *t, loom_abort_fn abort,
+                        void *wait_obj, lua_KFunction k, double since) {
   if (t->state == TS_RUNNING) {
     t->state = TS_WAITING;
-    if (t->what != NULL) t->since = loom__now(loom_ctxup(L));
+    t->since = since;
   }
   t->abort = abort;
   t->wait_obj = wait_obj;
