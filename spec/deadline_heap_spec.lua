@@ -1,4 +1,4 @@
--- The deadline heap (csrc/core/clock.c): one binary min-heap of every sleep
+-- The deadline heap (csrc/core/clock.c): one (4-ary) min-heap of every sleep
 -- and scope deadline, where clearing a deadline (a sleep cancelled, a
 -- scope left before its deadline) only marks its entry dead; dead entries
 -- are dropped at the top and at the end, and the heap is rebuilt once

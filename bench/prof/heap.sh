@@ -5,7 +5,7 @@
 # W2 runs (bench/loom/w2.lua) at each N (default 10000 100000 1000000).
 # Only these two are toggled: callgrind's --toggle-collect flips
 # collection at each entry and exit, so a toggled function called inside
-# another one would switch counting off there. A binary heap costs
+# another one would switch counting off there. A (4-ary) heap costs
 # O(log N) per operation: the figure grows at most by a constant for each
 # tenfold N.
 set -u
