@@ -92,8 +92,9 @@ static int task_main(lua_State *co) {
 ** same chunk, so the context remembers the last one (its source's address
 ** and kept name): when both match, neither the check for a loom frame nor
 ** the table is needed. The name is compared too, since a collected chunk's
-** source string may leave its address to another; a loom module is never
-** collected, so a remembered user chunk cannot turn into one. */
+** source string may leave its address to another chunk: only one of the
+** same name could then pass for the remembered one, and it names the same
+** site (a loom module would have to bear a user chunk's name). */
 
 /* [-0, +0, m] The kept copy of the short source name 's'. */
 static const char *kept_source(lua_State *L, loom_ctx *ctx, const char *s) {
