@@ -203,7 +203,8 @@ static void clock_fire(loom_ctx *ctx) {
   loom_heap_entry *top;
   while ((top = heap_top(ctx)) != NULL && top->when <= now) {
     loom_heap_entry e = *top;
-    loom__timer_clear(ctx, e.tm);
+    e.tm->index = -1;
+    heap_pop(ctx);                  /* taken off, not marked dead first */
     ctx->fires[e.fire](ctx, e.tm);
   }
 }

@@ -77,9 +77,12 @@ int loom__anchor(lua_State *L, loom_ctx *ctx) {
   return ref;
 }
 
-/* [-0, +0, -] Put slot 'ref' of the anchor table, already cleared, on the
-** free list for the next anchor. */
-void loom__anchor_free_slot(loom_ctx *ctx, int ref) {
+/* [-0, +0, -] Drop anchor 'ref' (a positive slot) of the anchor table at
+** stack index 'tidx' (not a pseudo-index): clear it, which allocates
+** nothing, and put it on the free list. */
+void loom__unanchor_in(lua_State *L, loom_ctx *ctx, int tidx, int ref) {
+  lua_pushnil(L);
+  lua_rawseti(L, tidx < 0 ? tidx - 1 : tidx, ref);
   if (ctx->anchor_nfree == ctx->anchor_capfree) {
     int cap = ctx->anchor_capfree ? 2 * ctx->anchor_capfree : 256;
     int *nf = (int *)realloc(ctx->anchor_free, (size_t)cap * sizeof(int));
@@ -90,15 +93,12 @@ void loom__anchor_free_slot(loom_ctx *ctx, int ref) {
   ctx->anchor_free[ctx->anchor_nfree++] = ref;
 }
 
-/* [-0, +0, -] Drop anchor 'ref' (LUA_NOREF and LUA_REFNIL are ignored).
-** Clearing an existing slot of the table allocates nothing. */
+/* [-0, +0, -] Drop anchor 'ref' (LUA_NOREF and LUA_REFNIL are ignored). */
 void loom__unanchor(lua_State *L, loom_ctx *ctx, int ref) {
   if (ref <= 0) return;
   lua_rawgeti(L, LUA_REGISTRYINDEX, ctx->r_anchor);
-  lua_pushnil(L);
-  lua_rawseti(L, -2, ref);
+  loom__unanchor_in(L, ctx, -1, ref);
   lua_pop(L, 1);
-  loom__anchor_free_slot(ctx, ref);
 }
 
 /* [-0, +0, -] Release anchor 'ref' at the next scheduler pass: for libuv
@@ -211,8 +211,8 @@ void loom__class_extend(lua_State *L, loom_ctx *ctx, const char *name,
 void *loom__checkself(lua_State *L, int idx) {
   void *p = lua_touserdata(L, idx);
   if (p != NULL && lua_getmetatable(L, idx)) {
-    /* Addresses, not lua_rawequal: a third of the cost of every method's
-    ** check (both are tables, and the class is kept by the registry). */
+    /* Addresses (both are tables; the class is kept by the registry):
+    ** a little cheaper than lua_rawequal on every method call. */
     int same =
         lua_topointer(L, -1) == lua_topointer(L, lua_upvalueindex(2));
     lua_pop(L, 1);

@@ -437,7 +437,7 @@ void loom__pushref(lua_State *L, loom_ctx *ctx, int ref);
 int loom__anchor_slot(loom_ctx *ctx);
 int loom__anchor(lua_State *L, loom_ctx *ctx);
 void loom__unanchor(lua_State *L, loom_ctx *ctx, int ref);
-void loom__anchor_free_slot(loom_ctx *ctx, int ref);
+void loom__unanchor_in(lua_State *L, loom_ctx *ctx, int tidx, int ref);
 void loom__release_later(loom_ctx *ctx, int ref);
 void loom__release_now(lua_State *L, loom_ctx *ctx);
 void loom__setfuncs(lua_State *L, loom_ctx *ctx, const luaL_Reg *l);

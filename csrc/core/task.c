@@ -380,10 +380,8 @@ void loom__task_settle(lua_State *L, loom_ctx *ctx, loom_task *t) {
     lua_pop(L, 2);
   } else {
     lua_pop(L, 2);
-    lua_pushnil(L);
-    lua_rawseti(L, -2, t->ref);                /* anchors[ref] = nil */
+    loom__unanchor_in(L, ctx, -1, t->ref);     /* the table at hand */
     lua_pop(L, 1);
-    loom__anchor_free_slot(ctx, t->ref);
   }
   t->ref = LUA_NOREF;
 }
